@@ -1,0 +1,112 @@
+/**
+ * Flags every command that runs a strategy shares: strategy, backend, sampling, engine limits.
+ * One zod shape (the source of truth) and its flag table.
+ */
+import { z } from "zod";
+import { CompactionPolicySchema, type RunOptionsInput } from "../core/options.js";
+import { BACKEND_NAMES } from "./backends.js";
+import { type FlagTable, parseIntegerList, parseNumber } from "./flags.js";
+import { STRATEGY_NAMES } from "./strategies.js";
+
+export const EngineFlagsShape = {
+  strategy: z.enum(STRATEGY_NAMES).default("pacore"),
+  k: z.array(z.number().int().positive()).min(1).optional(),
+  template: z.string().min(1).default("default"),
+  verifier: z.string().min(1).optional(),
+  population: z.number().int().positive().optional(),
+  subset: z.number().int().positive().optional(),
+  steps: z.number().int().positive().optional(),
+  backend: z.enum(BACKEND_NAMES).default("simulated"),
+  model: z.string().min(1).optional(),
+  baseUrl: z.array(z.string().min(1)).default([]),
+  device: z.string().min(1).optional(),
+  temperature: z.number().min(0).optional(),
+  topP: z.number().gt(0).max(1).optional(),
+  topK: z.number().int().nonnegative().optional(),
+  maxTokens: z.number().int().positive().optional(),
+  stop: z.array(z.string().min(1)).optional(),
+  seed: z.number().int().nonnegative().default(0),
+  context: z.number().int().positive().optional(),
+  concurrency: z.number().int().positive().optional(),
+  retries: z.number().int().nonnegative().optional(),
+  quorum: z.number().gt(0).max(1).optional(),
+  compaction: CompactionPolicySchema.optional(),
+  logprobs: z.boolean().default(false),
+};
+
+export type EngineFlags = z.output<z.ZodObject<typeof EngineFlagsShape>>;
+
+const number = { type: "string", value: "N", parse: parseNumber } as const;
+
+export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
+  strategy: { type: "string", value: "NAME", description: `${STRATEGY_NAMES.join(" | ")}` },
+  k: {
+    type: "string",
+    value: "16,4",
+    parse: parseIntegerList,
+    description:
+      "pacore/sequential: trajectories per round before the final one (default 4); self-consistency/best-of-n: samples",
+  },
+  verifier: {
+    type: "string",
+    value: "PATH",
+    description: "best-of-n: JS module exporting a function (candidate) => score",
+  },
+  population: { ...number, description: "rsa: population size N (default 16)" },
+  subset: { ...number, description: "rsa: members each aggregation reads, K (default 4)" },
+  steps: { ...number, description: "rsa: rounds in all, T (default 3)" },
+  template: {
+    type: "string",
+    value: "NAME|PATH",
+    description: "Synthesis template: default | paper | a .jinja file",
+  },
+  backend: { type: "string", value: "NAME", description: `${BACKEND_NAMES.join(" | ")}` },
+  model: {
+    type: "string",
+    value: "NAME|DIR",
+    description: "Model name (openai) or directory (onnx)",
+  },
+  baseUrl: {
+    type: "string",
+    value: "URL",
+    multiple: true,
+    description: "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1",
+  },
+  device: { type: "string", value: "NAME", description: "onnx: auto | cpu | cuda[:N] | webgpu" },
+  temperature: { ...number, description: "Sampling temperature; 0 = greedy" },
+  topP: { ...number, description: "Nucleus sampling mass" },
+  topK: { ...number, description: "Keep the k most likely tokens" },
+  maxTokens: { ...number, description: "Most tokens per trajectory (default 8192)" },
+  stop: { type: "string", value: "TEXT", multiple: true, description: "Stop string" },
+  seed: { ...number, description: "Run seed (default 0)" },
+  context: { ...number, description: "Context window in tokens (else the backend's report)" },
+  concurrency: { ...number, description: "Most backend calls in flight (default 64)" },
+  retries: { ...number, description: "Retries per trajectory on transient errors (default 4)" },
+  quorum: { ...number, description: "Fraction of a round that must succeed (default 1)" },
+  compaction: {
+    type: "string",
+    value: "POLICY",
+    description: "Budget cuts: keep-tail | keep-head-tail | drop-longest",
+  },
+  logprobs: { type: "boolean", description: "Ask for sampled-token log-probs" },
+};
+
+/** The engine options the flags set. */
+export function runOptionsOf(flags: EngineFlags): RunOptionsInput {
+  const options: Record<string, unknown> = { seed: flags.seed, logprobs: flags.logprobs };
+  for (const key of [
+    "temperature",
+    "topP",
+    "topK",
+    "maxTokens",
+    "stop",
+    "context",
+    "concurrency",
+    "retries",
+    "quorum",
+    "compaction",
+  ] as const) {
+    if (flags[key] !== undefined) options[key] = flags[key];
+  }
+  return options as RunOptionsInput;
+}

@@ -1,0 +1,50 @@
+/**
+ * The `pacore` command. Uses only the public library API; every command's flags come from its
+ * zod schema.
+ */
+import { readFileSync } from "node:fs";
+import { describeFlags } from "./flags.js";
+import { RUN_FLAGS, runCommand } from "./run-command.js";
+
+const USAGE = `pacore: Parallel Coordinated Reasoning, test-time scaling of reasoning models
+
+Usage:
+  pacore run [PROMPT] [flags]     solve one problem (prompt, --file PATH, or stdin)
+  pacore --version | --help
+
+Flags of \`pacore run\`:
+${describeFlags(RUN_FLAGS)}
+`;
+
+/** The package version: package.json is two levels up from source, three from dist/. */
+function version(): string {
+  for (const path of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8"));
+      if (pkg.name === "pacore") return pkg.version;
+    } catch {}
+  }
+  return "unknown";
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  switch (command) {
+    case "run":
+      return runCommand(rest, io);
+    case "--version":
+    case "-v":
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`pacore: unknown command \`${command}\`. Run \`pacore --help\`.\n`);
+      return 2;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Run options: one zod schema, the TypeScript type is inferred from it. The CLI maps its flags
+ * onto these keys.
+ */
+import { z } from "zod";
+import { ConfigError } from "./errors.js";
+
+/** Context window assumed when neither the user nor the backend says; a warning is raised. */
+export const DEFAULT_CONTEXT_WINDOW = 32_768;
+/** Output budget per trajectory when `maxTokens` is not given. */
+export const DEFAULT_MAX_TOKENS = 8_192;
+
+export const CompactionPolicySchema = z.enum(["keep-tail", "keep-head-tail", "drop-longest"]);
+/**
+ * How the budget planner cuts messages that do not fit:
+ * - `keep-tail`: each message keeps its last tokens (the conclusion sits at the end);
+ * - `keep-head-tail`: each keeps its start and its end, with an ellipsis between;
+ * - `drop-longest`: whole messages are dropped, longest first, until the rest fit.
+ */
+export type CompactionPolicy = z.infer<typeof CompactionPolicySchema>;
+
+export const RunOptionsSchema = z
+  .object({
+    /** Run seed: every trajectory's seed is derived from it, the problem, the round and index. */
+    seed: z.number().int().nonnegative().default(0),
+    temperature: z.number().min(0).max(5).optional(),
+    topP: z.number().gt(0).max(1).optional(),
+    topK: z.number().int().nonnegative().optional(),
+    /** Most tokens each trajectory may generate. Default 8,192. */
+    maxTokens: z.number().int().positive().default(DEFAULT_MAX_TOKENS),
+    stop: z.array(z.string().min(1)).optional(),
+    /** Context window override in tokens; else the backend's report; else 32,768 with a warning. */
+    context: z.number().int().positive().optional(),
+    /** Most backend calls this run has in flight at once. */
+    concurrency: z.number().int().positive().default(64),
+    /** Extra attempts per trajectory after a retryable failure. */
+    retries: z.number().int().nonnegative().default(4),
+    /** Exponential backoff with full jitter between attempts. */
+    backoff: z
+      .object({
+        initialMs: z.number().nonnegative().default(250),
+        maxMs: z.number().nonnegative().default(10_000),
+        factor: z.number().min(1).default(2),
+      })
+      .default({ initialMs: 250, maxMs: 10_000, factor: 2 }),
+    /**
+     * Fraction of a round's trajectories that must succeed (after retries) for the run to go on.
+     * Default 1: every trajectory.
+     */
+    quorum: z.number().gt(0).max(1).default(1),
+    /** How the budget planner cuts messages that do not fit. */
+    compaction: CompactionPolicySchema.default("keep-tail"),
+    /** Smallest share a message may be cut to; a plan that cannot give it fails up front. */
+    minMessageTokens: z.number().int().positive().default(32),
+    /** Ask backends for sampled-token log-probs. */
+    logprobs: z.boolean().default(false),
+  })
+  .strict();
+
+/** Options of one run, as given by a caller (defaults not yet applied). */
+export type RunOptionsInput = z.input<typeof RunOptionsSchema>;
+/** Options of one run with defaults applied. */
+export type RunOptions = z.output<typeof RunOptionsSchema>;
+
+/**
+ * Validates options; a bad one throws a `ConfigError` that names the key, what was expected and
+ * what came.
+ */
+export function parseRunOptions(input: unknown): RunOptions {
+  const parsed = RunOptionsSchema.safeParse(input ?? {}, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(formatZodError(parsed.error, "run option"), { cause: parsed.error });
+}
+
+/** One line per issue: ``Invalid run option `topP`: expected number > 0, got `0` ``. */
+export function formatZodError(error: z.ZodError, what: string): string {
+  return error.issues
+    .map((issue) => {
+      if (issue.code === "unrecognized_keys") {
+        const prefix = issue.path.length > 0 ? `${issue.path.join(".")}.` : "";
+        return `Unknown ${what} ${issue.keys.map((key) => `\`${prefix}${key}\``).join(", ")}`;
+      }
+      const key = issue.path.join(".") || "(root)";
+      const got = "input" in issue ? `, got \`${JSON.stringify(issue.input)}\`` : "";
+      return `Invalid ${what} \`${key}\`: ${issue.message}${got}`;
+    })
+    .join("; ");
+}

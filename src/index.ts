@@ -1,0 +1,39 @@
+/**
+ * pacore: Parallel Coordinated Reasoning. Run test-time scaling strategies (PaCoRe, single pass,
+ * …) over any model backend.
+ *
+ * @example
+ * ```ts
+ * import { functionBackend, pacore, run } from "pacore";
+ *
+ * const backend = functionBackend(async ({ messages }) => callMyModel(messages));
+ * const result = await run({ backend, strategy: pacore({ k: [16, 4] }), problem: "What is 17*23+5?" });
+ * console.log(result.answer, result.effectiveTokens);
+ * ```
+ *
+ * The OpenAI-compatible and ONNX backends live in their own entry points (`pacore/openai`,
+ * `pacore/onnx`) so that importing pacore loads neither undici nor onnxruntime.
+ */
+export * from "../strategies/index.js";
+export * from "./answers/index.js";
+export * from "./backends/function/index.js";
+export * from "./backends/simulated/index.js";
+export { checkPlanFits, fitMessages, splitBudget } from "./core/budget.js";
+export { normalizeProblem, Run, type RunConfig, run, sumUsage } from "./core/engine.js";
+export * from "./core/errors.js";
+export { estimateTextTokens, estimateTokens } from "./core/estimate-tokens.js";
+export {
+  type CompactionPolicy,
+  CompactionPolicySchema,
+  DEFAULT_CONTEXT_WINDOW,
+  DEFAULT_MAX_TOKENS,
+  parseRunOptions,
+  type RunOptions,
+  type RunOptionsInput,
+  RunOptionsSchema,
+} from "./core/options.js";
+export { createRandom, hashSeed, shuffle } from "./core/random.js";
+export type { TokenCounter } from "./core/tokens.js";
+export type * from "./spec/backend.js";
+export type * from "./spec/run.js";
+export type * from "./spec/strategy.js";

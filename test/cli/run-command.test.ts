@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { flagName } from "../../src/cli/flags.js";
+import { RUN_FLAGS, RunCommandSchema } from "../../src/cli/run-command.js";
+import { runCli } from "../helpers/cli.js";
+
+describe("pacore run: flags", () => {
+  it("every schema key has a flag and every flag a schema key", () => {
+    assert.deepEqual(Object.keys(RUN_FLAGS).sort(), Object.keys(RunCommandSchema.shape).sort());
+  });
+
+  it("has the flags of the documented contract", () => {
+    const flags = Object.keys(RUN_FLAGS).map(flagName);
+    for (const flag of [
+      "file",
+      "image",
+      "strategy",
+      "k",
+      "backend",
+      "model",
+      "base-url",
+      "temperature",
+      "top-p",
+      "top-k",
+      "max-tokens",
+      "seed",
+      "context",
+      "concurrency",
+      "template",
+      "json",
+      "system",
+    ]) {
+      assert.ok(flags.includes(flag), `--${flag} is missing`);
+    }
+  });
+});
+
+describe("pacore run: simulated backend", () => {
+  it("--k 4,2 --json prints 3 rounds (k 4, 2, 1) and calls = 7", async () => {
+    const { code, stdout, stderr } = await runCli([
+      "run",
+      "--backend",
+      "simulated",
+      "--strategy",
+      "pacore",
+      "--k",
+      "4,2",
+      "--json",
+      "What is 17*23+5?",
+    ]);
+    assert.equal(code, 0, stderr);
+    const result = JSON.parse(stdout);
+    assert.equal(result.backend, "simulated");
+    assert.equal(result.strategy, "pacore");
+    assert.equal(typeof result.model, "string");
+    assert.deepEqual(
+      result.rounds.map((round: { k: number }) => round.k),
+      [4, 2, 1],
+    );
+    assert.equal(result.calls, 7);
+    assert.equal(result.rounds[0].trajectories.length, 4);
+    const trajectory = result.rounds[0].trajectories[0];
+    for (const key of ["content", "reasoning", "finishReason", "usage", "attempts"]) {
+      assert.ok(key in trajectory, `trajectory.${key}`);
+    }
+    assert.deepEqual(Object.keys(trajectory.usage).sort(), [
+      "cachedTokens",
+      "completionTokens",
+      "promptTokens",
+    ]);
+    assert.ok(!("error" in trajectory), "error only on a failed trajectory");
+    assert.ok(Array.isArray(result.rounds[0].messages));
+    assert.equal(
+      result.usage.totalTokens,
+      result.usage.promptTokens + result.usage.completionTokens,
+    );
+    assert.equal(typeof result.elapsedMs, "number");
+    assert.ok(result.answer === null || typeof result.answer === "string");
+    assert.match(result.content, /simulated/i, "simulated outputs say so");
+  });
+
+  it("reads the problem from --file and from stdin; the same seed gives the same answer", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pacore-cli-"));
+    const file = join(dir, "problem.txt");
+    await writeFile(file, "What is (47*8+129)-36*3?");
+    const fromFile = await runCli(["run", "--file", file, "--k", "3", "--seed", "5", "--json"]);
+    const fromStdin = await runCli(["run", "--k", "3", "--seed", "5", "--json"], {
+      stdin: "What is (47*8+129)-36*3?",
+    });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    const a = JSON.parse(fromFile.stdout);
+    const b = JSON.parse(fromStdin.stdout);
+    assert.deepEqual(a.rounds[0].messages, b.rounds[0].messages);
+    assert.equal(a.content, b.content);
+  });
+
+  it("prints the final text on stdout and a summary on stderr without --json", async () => {
+    const { code, stdout, stderr } = await runCli(["run", "--strategy", "single", "What is 6*7?"]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /\\boxed\{|answer/i);
+    assert.match(stderr, /answer: .* · single \[1\] on simulated/);
+  });
+
+  it("bad input: non-zero exit and one line that names the fix", async () => {
+    const cases: [string[], RegExp][] = [
+      [["run", "--k", "4,x", "2+2?"], /--k.*comma-separated list of integers/],
+      [["run", "--k", "4,0", "2+2?"], /positive integers|too small/i],
+      [["run", "--strategy", "single", "--k", "4", "2+2?"], /takes no `--k`/],
+      [["run", "--top-p", "2", "2+2?"], /--top-p/],
+      [["run", "--frobnicate", "2+2?"], /frobnicate/],
+      [["run", "--backend", "openai", "2+2?"], /--base-url/],
+      [["run", "--template", "/no/such/file.jinja", "2+2?"], /--template/],
+      [
+        ["run", "--context", "512", "--max-tokens", "500", "--k", "8", "2+2?"],
+        /cannot fit.*--max-tokens/,
+      ],
+      [["run"], /Expected a problem/],
+    ];
+    for (const [args, pattern] of cases) {
+      const { code, stderr, stdout } = await runCli(args);
+      assert.notEqual(code, 0, `${args.join(" ")} should fail`);
+      assert.equal(
+        stderr.trim().split("\n").length,
+        1,
+        `one line for ${args.join(" ")}: ${stderr}`,
+      );
+      assert.match(stderr, pattern);
+      assert.equal(stdout, "");
+    }
+  });
+
+  it("runs every strategy from its flags", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pacore-cli-"));
+    const verifier = join(dir, "verifier.mjs");
+    await writeFile(verifier, "export default ({ answer }) => (answer === '396' ? 1 : 0);\n");
+    const cases: [string[], number[]][] = [
+      [["--strategy", "self-consistency", "--k", "5"], [5]],
+      [["--strategy", "best-of-n", "--k", "3", "--verifier", verifier], [3]],
+      [
+        ["--strategy", "sequential", "--k", "1,1"],
+        [1, 1, 1],
+      ],
+      [
+        ["--strategy", "rsa", "--population", "4", "--subset", "2", "--steps", "2"],
+        [4, 4],
+      ],
+    ];
+    for (const [flags, plan] of cases) {
+      const { code, stdout, stderr } = await runCli([
+        "run",
+        ...flags,
+        "--json",
+        "What is 17*23+5?",
+      ]);
+      assert.equal(code, 0, stderr);
+      const result = JSON.parse(stdout);
+      assert.deepEqual(
+        result.rounds.map((round: { k: number }) => round.k),
+        plan,
+      );
+      assert.equal(result.strategy, flags[1]);
+    }
+  });
+
+  it("--log keeps the finished trajectories; a rerun resumes them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pacore-cli-"));
+    const log = join(dir, "run.jsonl");
+    const args = ["run", "--k", "4,2", "--log", log, "--json", "What is 17*23+5?"];
+    const first = JSON.parse((await runCli(args)).stdout);
+    const second = JSON.parse((await runCli(args)).stdout);
+    assert.deepEqual([first.calls, first.resumed], [7, 0]);
+    assert.deepEqual([second.calls, second.resumed], [0, 7]);
+    assert.equal(second.content, first.content);
+    const other = await runCli(["run", "--k", "4,2", "--seed", "9", "--log", log, "2+2?"]);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /written by another run/);
+  });
+});
