@@ -4,6 +4,8 @@
  * multiple-choice letters compare case-insensitively (`(b)` = `B`), and anything else compares
  * as a string after light LaTeX clean-up.
  */
+
+import { closingBrace } from "./braces.js";
 import { formatRational, parseDecimal, type Rational, rational } from "./rational.js";
 
 /** LaTeX commands whose braced argument is kept and the command dropped. */
@@ -25,24 +27,6 @@ const UNWRAP_COMMANDS = [
 const DROPPED_COMMANDS =
   /\\(?:displaystyle|textstyle|left|right|bigl|bigr|Bigl|Bigr|big|Big|quad|qquad|[!,;: ])(?![A-Za-z])/g;
 
-/** Index just past the brace group that opens at `start` (which must be `{`), or -1. */
-function matchBrace(text: string, start: number): number {
-  let depth = 0;
-  for (let i = start; i < text.length; i++) {
-    const char = text[i];
-    if (char === "\\") {
-      i++;
-      continue;
-    }
-    if (char === "{") depth++;
-    else if (char === "}") {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
-  }
-  return -1;
-}
-
 /** Replaces `\command{x}` with `x` for the listed commands (nesting included). */
 function unwrapCommands(text: string): string {
   const pattern = new RegExp(`\\\\(?:${UNWRAP_COMMANDS.join("|")})\\s*\\{`, "g");
@@ -52,7 +36,7 @@ function unwrapCommands(text: string): string {
     const match = pattern.exec(result);
     if (!match) break;
     const open = match.index + match[0].length - 1;
-    const close = matchBrace(result, open);
+    const close = closingBrace(result, open);
     if (close < 0) break;
     result = result.slice(0, match.index) + result.slice(open + 1, close - 1) + result.slice(close);
   }
@@ -65,7 +49,7 @@ function readArgument(text: string, start: number): { value: string; end: number
   while (text[i] === " ") i++;
   if (i >= text.length) return null;
   if (text[i] === "{") {
-    const close = matchBrace(text, i);
+    const close = closingBrace(text, i);
     if (close < 0) return null;
     return { value: text.slice(i + 1, close - 1), end: close };
   }
@@ -239,7 +223,7 @@ function normalizeOnce(answer: string): string {
   text = text.replace(/\s+/g, "").replace(/\.+$/, "");
   const assignment = /^[A-Za-z]\w*=(?!=)([^=]+)$/.exec(text);
   if (assignment) text = assignment[1];
-  while (text.startsWith("{") && matchBrace(text, 0) === text.length) text = text.slice(1, -1);
+  while (text.startsWith("{") && closingBrace(text, 0) === text.length) text = text.slice(1, -1);
 
   const mixed = /^([+-]?)(\d+)\\frac(?:\{(\d+)\}|(\d))(?:\{(\d+)\}|(\d))$/.exec(text);
   if (mixed) {

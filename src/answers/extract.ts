@@ -3,6 +3,7 @@
  * multiple-choice letters, and the last number, looking only after the reasoning.
  */
 import { ConfigError } from "../core/errors.js";
+import { closingBrace } from "./braces.js";
 
 /**
  * What kind of answer to look for.
@@ -25,24 +26,6 @@ export interface ExtractOptions {
 function afterReasoning(text: string): string {
   const close = text.lastIndexOf("</think>");
   return close < 0 ? text : text.slice(close + "</think>".length);
-}
-
-/** Index just past the brace group opening at `start`, or -1 when it never closes. */
-function closingBrace(text: string, start: number): number {
-  let depth = 0;
-  for (let i = start; i < text.length; i++) {
-    const char = text[i];
-    if (char === "\\") {
-      i++;
-      continue;
-    }
-    if (char === "{") depth++;
-    else if (char === "}") {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
-  }
-  return -1;
 }
 
 /**
