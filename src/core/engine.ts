@@ -28,6 +28,7 @@ import {
 } from "./errors.js";
 import {
   DEFAULT_CONTEXT_WINDOW,
+  DEFAULT_MAX_TOKENS,
   parseRunOptions,
   type RunOptions,
   type RunOptionsInput,
@@ -173,6 +174,8 @@ class RunExecution {
   #calls = 0;
   #resumed = 0;
   #log: RunLog | undefined;
+  /** Output budget per trajectory, resolved once the window is known. */
+  #maxTokens = DEFAULT_MAX_TOKENS;
 
   constructor(config: RunConfig, events: EventEmitter<RunEvents>) {
     this.#config = config;
@@ -233,12 +236,14 @@ class RunExecution {
     const { strategy, backend } = this.#config;
     const counter = tokenCounterFor(backend);
     const window = await this.#contextWindow();
+    this.#maxTokens =
+      this.#options.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, Math.floor(window / 2));
     if (counter.estimated && strategy.plan.length > 1) {
       this.#warn(
         `Backend ${backend.provider} cannot count tokens; the budget planner uses an estimate.`,
       );
     }
-    const limits = { window, maxOutput: this.#options.maxTokens };
+    const limits = { window, maxOutput: this.#maxTokens };
     await checkPlanFits({
       strategy,
       problem: this.#problem,
@@ -422,7 +427,7 @@ class RunExecution {
                 temperature: options.temperature,
                 topP: options.topP,
                 topK: options.topK,
-                maxTokens: options.maxTokens,
+                maxTokens: this.#maxTokens,
                 stop: options.stop,
               },
               n: indices.length,

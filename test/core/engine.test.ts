@@ -274,6 +274,15 @@ describe("engine: prompts, budget and events", () => {
     assert.equal(overridden.warnings.length, 0);
   });
 
+  it("without --max-tokens the output budget is 8,192 or half the window if smaller", async () => {
+    const small = scriptedBackend({ contextWindow: 1_000 });
+    await run({ backend: small, strategy: pacore({ k: [2] }), problem });
+    assert.ok(small.requests.every((request) => request.sampling.maxTokens === 500));
+    const large = scriptedBackend({ contextWindow: 131_072 });
+    await run({ backend: large, strategy: single(), problem });
+    assert.equal(large.requests[0].sampling.maxTokens, 8_192);
+  });
+
   it("messages that do not fit are cut, with a message-compact event each", async () => {
     const long = `<think>…</think>${"step ".repeat(400)}The answer is 7.`;
     const backend = scriptedBackend({ text: () => long, contextWindow: 1_200 });
