@@ -12,6 +12,8 @@ export interface BackendChoice {
   readonly backend: BackendName;
   readonly model?: string;
   readonly baseUrl: readonly string[];
+  /** Name of the environment variable that holds the API key (openai). */
+  readonly apiKeyEnv?: string;
   readonly device?: string;
   readonly context?: number;
 }
@@ -21,6 +23,11 @@ export async function createBackend(choice: BackendChoice): Promise<ModelBackend
   if (choice.backend !== "openai" && choice.baseUrl.length > 0) {
     throw new ConfigError(
       `\`--base-url\` is for \`--backend openai\`, got \`--backend ${choice.backend}\``,
+    );
+  }
+  if (choice.backend !== "openai" && choice.apiKeyEnv !== undefined) {
+    throw new ConfigError(
+      `\`--api-key-env\` is for \`--backend openai\`, got \`--backend ${choice.backend}\``,
     );
   }
   if (choice.backend !== "onnx" && choice.device !== undefined) {
@@ -46,6 +53,7 @@ export async function createBackend(choice: BackendChoice): Promise<ModelBackend
       return openaiBackend({
         baseUrls: [...choice.baseUrl],
         model: choice.model,
+        ...(choice.apiKeyEnv !== undefined && { apiKeyEnv: choice.apiKeyEnv }),
         ...(choice.context !== undefined && { contextWindow: choice.context }),
       });
     }

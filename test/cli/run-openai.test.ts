@@ -60,4 +60,30 @@ describe("pacore run --backend openai", () => {
     // Messages went in verbatim: the conclusion after </think>, nothing trimmed.
     assert.match(expected2, /\nReference 8:\nThe answer is \d\.\n\n\nNow, based on/);
   });
+
+  it("sends the API key from the variable --api-key-env names, and never prints it", async () => {
+    const before = server.chatRequests().length;
+    const { code, stdout, stderr } = await runCli(
+      [
+        "run",
+        "--backend",
+        "openai",
+        "--base-url",
+        server.baseUrl,
+        "--model",
+        server.model,
+        "--strategy",
+        "single",
+        "--api-key-env",
+        "PACORE_TEST_KEY",
+        "--json",
+        problem,
+      ],
+      { env: { PACORE_TEST_KEY: "sk-test-secret-123" } },
+    );
+    assert.equal(code, 0, stderr);
+    const request = server.chatRequests()[before];
+    assert.equal(request.headers.authorization, "Bearer sk-test-secret-123");
+    assert.doesNotMatch(stdout + stderr, /sk-test-secret/);
+  });
 });
