@@ -1,0 +1,248 @@
+"""The `arith` task family, a draw-for-draw mirror of `src/tasks/arith.ts` (spec: README.md here).
+
+Also the text formats the embedded model is trained on: the solution trace (reasoning inside
+`<think>…</think>`, then a short conclusion) and pacore's `default` synthesis template, byte for
+byte as `defaultTemplate` in `strategies/synthesis-template.ts` renders it.
+"""
+
+from __future__ import annotations
+
+import re
+
+LEVELS = {
+    1: dict(terms=2, digits=2, mul_p=0.3, mul_digits=1, paren_p=0.0, group_mul_p=0.0),
+    2: dict(terms=3, digits=2, mul_p=0.3, mul_digits=2, paren_p=0.5, group_mul_p=0.3),
+    3: dict(terms=3, digits=3, mul_p=0.3, mul_digits=2, paren_p=0.5, group_mul_p=0.3),
+    4: dict(terms=4, digits=3, mul_p=0.3, mul_digits=2, paren_p=0.5, group_mul_p=0.3),
+    5: dict(terms=5, digits=3, mul_p=0.35, mul_digits=2, paren_p=0.6, group_mul_p=0.3),
+    6: dict(terms=6, digits=3, mul_p=0.35, mul_digits=2, paren_p=0.6, group_mul_p=0.3),
+}
+DEFAULT_DIFFICULTY = 2
+M32 = 0xFFFFFFFF
+
+
+def imul(a: int, b: int) -> int:
+    return (a * b) & M32
+
+
+def hash_seed(*parts) -> int:
+    """`hashSeed` of src/core/random.ts (parts joined by U+001F, UTF-16 code units)."""
+    text = "\u001f".join(str(p) for p in parts)
+    h = 0x811C9DC5
+    units = text.encode("utf-16-le")
+    for i in range(0, len(units), 2):
+        h ^= units[i] | (units[i + 1] << 8)
+        h = imul(h, 0x01000193)
+    h ^= h >> 16
+    h = imul(h, 0x85EBCA6B)
+    h ^= h >> 13
+    h = imul(h, 0xC2B2AE35)
+    h ^= h >> 16
+    return h
+
+
+def create_random(seed: int):
+    """mulberry32, as `createRandom` of src/core/random.ts."""
+    state = [seed & M32]
+
+    def random() -> float:
+        state[0] = (state[0] + 0x6D2B79F5) & M32
+        t = state[0]
+        t = imul(t ^ (t >> 15), t | 1)
+        t ^= (t + imul(t ^ (t >> 7), t | 61)) & M32
+        return ((t ^ (t >> 14)) & M32) / 4294967296
+
+    return random
+
+
+def fnv1a32(text: str) -> int:
+    h = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        h ^= byte
+        h = imul(h, 0x01000193)
+    return h
+
+
+def is_held_out(expression: str) -> bool:
+    return fnv1a32(expression) % 10 == 0
+
+
+# Trees: ("num", value) | ("group", inner) | ("bin", op, left, right)
+
+
+def draw_number(random, digits: int) -> int:
+    length = 1 + int(random() * digits)
+    low = 1 if length == 1 else 10 ** (length - 1)
+    high = 10**length - 1
+    return low + int(random() * (high - low + 1))
+
+
+def draw_digit(random) -> int:
+    return 2 + int(random() * 8)
+
+
+def chain(items, ops):
+    node = items[0]
+    for i in range(1, len(items)):
+        node = ("bin", ops[i - 1], node, items[i])
+    return node
+
+
+def draw_expression(random, level: dict):
+    n = level["terms"]
+    items = []
+    for _ in range(n):
+        if random() < level["mul_p"]:
+            left = draw_number(random, level["mul_digits"])
+            right = draw_digit(random)
+            items.append(("bin", "*", ("num", left), ("num", right)))
+        else:
+            items.append(("num", draw_number(random, level["digits"])))
+    ops = ["+" if random() < 0.5 else "-" for _ in range(1, n)]
+    if n >= 3 and random() < level["paren_p"]:
+        start = int(random() * (n - 1))
+        longest = min(3, n - start, n - 1)
+        length = 2 + int(random() * (longest - 1))
+        group = ("group", chain(items[start : start + length], ops[start : start + length - 1]))
+        if random() < level["group_mul_p"]:
+            group = ("bin", "*", group, ("num", draw_digit(random)))
+        items[start : start + length] = [group]
+        del ops[start : start + length - 1]
+    return chain(items, ops)
+
+
+def render(node) -> str:
+    if node[0] == "num":
+        return str(node[1])
+    if node[0] == "group":
+        return "(" + render(node[1]) + ")"
+    return render(node[2]) + node[1] + render(node[3])
+
+
+def evaluate(node, steps: list[str]) -> int:
+    if node[0] == "num":
+        return node[1]
+    if node[0] == "group":
+        return evaluate(node[1], steps)
+    a = evaluate(node[2], steps)
+    b = evaluate(node[3], steps)
+    op = node[1]
+    value = a + b if op == "+" else a - b if op == "-" else a * b
+    steps.append(f"{a}{op}{f'({b})' if b < 0 else b}={value}")
+    return value
+
+
+def parse(expression: str):
+    at = 0
+
+    def primary():
+        nonlocal at
+        if expression[at] == "(":
+            at += 1
+            inner = total()
+            assert expression[at] == ")"
+            at += 1
+            return ("group", inner)
+        m = re.match(r"\d+", expression[at:])
+        assert m, expression
+        at += len(m.group(0))
+        return ("num", int(m.group(0)))
+
+    def product():
+        nonlocal at
+        node = primary()
+        while at < len(expression) and expression[at] == "*":
+            at += 1
+            node = ("bin", "*", node, primary())
+        return node
+
+    def total():
+        nonlocal at
+        node = product()
+        while at < len(expression) and expression[at] in "+-":
+            op = expression[at]
+            at += 1
+            node = ("bin", op, node, product())
+        return node
+
+    node = total()
+    assert at == len(expression), expression
+    return node
+
+
+def steps_of(expression: str) -> tuple[list[str], int]:
+    steps: list[str] = []
+    value = evaluate(parse(expression), steps)
+    return steps, value
+
+
+def generate(seed: int, count: int, split: str = "heldout", difficulty: int = DEFAULT_DIFFICULTY):
+    """Mirror of `generateArith`: a list of {id, expression, prompt, answer, difficulty, split}."""
+    level = LEVELS[difficulty]
+    problems = []
+    seen = set()
+    i = 0
+    while len(problems) < count:
+        random = create_random(hash_seed("arith", seed, difficulty, i))
+        expression = render(draw_expression(random, level))
+        held = is_held_out(expression)
+        i += 1
+        if (split == "heldout" and not held) or (split == "train" and held) or expression in seen:
+            continue
+        seen.add(expression)
+        problems.append(
+            {
+                "id": f"arith-L{difficulty}-s{seed}-{i - 1}",
+                "expression": expression,
+                "prompt": f"What is {expression}?",
+                "answer": str(steps_of(expression)[1]),
+                "difficulty": difficulty,
+                "split": "heldout" if held else "train",
+            }
+        )
+    return problems
+
+
+# ----------------------------------------------------------------------------- text formats
+
+
+def conclusion(value) -> str:
+    return f"The answer is {value}."
+
+
+def solution(expression: str) -> str:
+    """The assistant turn of a solved problem: reasoning, then the short conclusion."""
+    steps, value = steps_of(expression)
+    return "<think>\n" + "\n".join(steps) + "\n</think>\n" + conclusion(value)
+
+
+def compact(text: str) -> str:
+    """pacore's compaction: everything after the last `</think>`, else the whole text."""
+    end = text.rfind("</think>")
+    return text if end < 0 else text[end + len("</think>") :]
+
+
+def default_template(problem: str, messages: list[str]) -> str:
+    """`defaultTemplate` of strategies/synthesis-template.ts, byte for byte."""
+    references = "\n\n".join(f"Reference {i + 1}:\n{m}" for i, m in enumerate(messages))
+    return (
+        f"Original Problem:\n{problem}\n\n"
+        f"Below are {len(messages)} reference responses to this problem from independent attempts. "
+        "Any of them may be wrong, including the majority.\n\n"
+        f"{references}\n\n"
+        "Check the references against each other and against the problem, then solve it yourself and state the final answer."
+    )
+
+
+ANSWER_RE = re.compile(r"answer is\s*(-?\d+)")
+NUMBER_RE = re.compile(r"-?\d+")
+
+
+def extract(text: str):
+    """The final integer after the reasoning (the answer phrase, else the last number)."""
+    body = compact(text)
+    m = ANSWER_RE.findall(body)
+    if m:
+        return m[-1]
+    m = NUMBER_RE.findall(body)
+    return m[-1] if m else None
