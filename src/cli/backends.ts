@@ -4,22 +4,32 @@
  */
 import { ConfigError } from "../core/errors.js";
 import type { ModelBackend } from "../spec/backend.js";
+import { EMBEDDED_MODEL_BATCH_SIZE, embeddedModelDir } from "./embedded-model.js";
 
 export const BACKEND_NAMES = ["simulated", "openai", "onnx"] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendChoice {
-  readonly backend: BackendName;
+  /** Default: `onnx` on the embedded model. */
+  readonly backend?: BackendName;
   readonly model?: string;
   readonly baseUrl: readonly string[];
   /** Name of the environment variable that holds the API key (openai). */
   readonly apiKeyEnv?: string;
   readonly device?: string;
+  /** Rows the ONNX backend decodes together per device. */
+  readonly maxBatchSize?: number;
   readonly context?: number;
 }
 
+/** Backend warnings (an assumed window, a CUDA fallback) as one stderr line each. */
+const hooks = {
+  onWarning: (message: string) => process.stderr.write(`warning: ${message}\n`),
+};
+
 /** The backend for `--backend`, `--model`, `--base-url` and `--device`. */
-export async function createBackend(choice: BackendChoice): Promise<ModelBackend> {
+export async function createBackend(given: BackendChoice): Promise<ModelBackend> {
+  const choice = { ...given, backend: given.backend ?? "onnx" };
   if (choice.backend !== "openai" && choice.baseUrl.length > 0) {
     throw new ConfigError(
       `\`--base-url\` is for \`--backend openai\`, got \`--backend ${choice.backend}\``,
@@ -30,10 +40,15 @@ export async function createBackend(choice: BackendChoice): Promise<ModelBackend
       `\`--api-key-env\` is for \`--backend openai\`, got \`--backend ${choice.backend}\``,
     );
   }
-  if (choice.backend !== "onnx" && choice.device !== undefined) {
-    throw new ConfigError(
-      `\`--device\` is for \`--backend onnx\`, got \`--backend ${choice.backend}\``,
-    );
+  for (const [flag, value] of [
+    ["device", choice.device],
+    ["max-batch-size", choice.maxBatchSize],
+  ] as const) {
+    if (choice.backend !== "onnx" && value !== undefined) {
+      throw new ConfigError(
+        `\`--${flag}\` is for \`--backend onnx\`, got \`--backend ${choice.backend}\``,
+      );
+    }
   }
   switch (choice.backend) {
     case "simulated": {
@@ -50,25 +65,38 @@ export async function createBackend(choice: BackendChoice): Promise<ModelBackend
         );
       }
       const { openaiBackend } = await import("../backends/openai/index.js");
-      return openaiBackend({
-        baseUrls: [...choice.baseUrl],
-        model: choice.model,
-        ...(choice.apiKeyEnv !== undefined && { apiKeyEnv: choice.apiKeyEnv }),
-        ...(choice.context !== undefined && { contextWindow: choice.context }),
-      });
+      return openaiBackend(
+        {
+          baseUrls: [...choice.baseUrl],
+          model: choice.model,
+          ...(choice.apiKeyEnv !== undefined && { apiKeyEnv: choice.apiKeyEnv }),
+          ...(choice.context !== undefined && { contextWindow: choice.context }),
+        },
+        hooks,
+      );
     }
     case "onnx": {
-      if (choice.model === undefined) {
+      const embedded = choice.model === undefined ? embeddedModelDir() : undefined;
+      const modelDir = choice.model ?? embedded;
+      if (modelDir === undefined) {
         throw new ConfigError(
-          "`--backend onnx` needs `--model DIR`: a model directory in the onnx-community layout",
+          "The embedded model is missing (models/pacore-tiny); pass `--model DIR` (a model directory in the onnx-community layout) or `--backend simulated`",
         );
       }
       const { onnxBackend } = await import("../backends/onnx/index.js");
-      return onnxBackend({
-        modelDir: choice.model,
-        ...(choice.device !== undefined && { device: choice.device }),
-        ...(choice.context !== undefined && { contextWindow: choice.context }),
-      });
+      const maxBatchSize =
+        choice.maxBatchSize ?? (embedded !== undefined ? EMBEDDED_MODEL_BATCH_SIZE : undefined);
+      // The embedded model is so small that a CPU serves it best: no CUDA probe for it.
+      const device = choice.device ?? (embedded !== undefined ? "cpu" : undefined);
+      return onnxBackend(
+        {
+          modelDir,
+          ...(device !== undefined && { device }),
+          ...(maxBatchSize !== undefined && { maxBatchSize }),
+          ...(choice.context !== undefined && { contextWindow: choice.context }),
+        },
+        hooks,
+      );
     }
   }
 }

@@ -3,6 +3,8 @@
  * zod schema.
  */
 import { readFileSync } from "node:fs";
+import { BENCH_FLAGS, benchCommand } from "./bench-command.js";
+import { DEMO_FLAGS, demoCommand } from "./demo-command.js";
 import { describeFlags } from "./flags.js";
 import { RUN_FLAGS, runCommand } from "./run-command.js";
 
@@ -10,10 +12,18 @@ const USAGE = `pacore: Parallel Coordinated Reasoning, test-time scaling of reas
 
 Usage:
   pacore run [PROMPT] [flags]     solve one problem (prompt, --file PATH, or stdin)
+  pacore bench [flags]            run a strategy over a task's problems; accuracy and tokens
+  pacore demo [flags]             single vs self-consistency vs PaCoRe, side by side
   pacore --version | --help
 
 Flags of \`pacore run\`:
 ${describeFlags(RUN_FLAGS)}
+
+Flags of \`pacore bench\`:
+${describeFlags(BENCH_FLAGS)}
+
+Flags of \`pacore demo\`:
+${describeFlags(DEMO_FLAGS)}
 `;
 
 /** The package version: package.json is two levels up from source, three from dist/. */
@@ -33,6 +43,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "run":
       return runCommand(rest, io);
+    case "bench":
+      return benchCommand(rest, io);
+    case "demo":
+      return demoCommand(rest, io);
     case "--version":
     case "-v":
       process.stdout.write(`${version()}\n`);

@@ -86,10 +86,24 @@ describe("pacore run: simulated backend", () => {
     const dir = await mkdtemp(join(tmpdir(), "pacore-cli-"));
     const file = join(dir, "problem.txt");
     await writeFile(file, "What is (47*8+129)-36*3?");
-    const fromFile = await runCli(["run", "--file", file, "--k", "3", "--seed", "5", "--json"]);
-    const fromStdin = await runCli(["run", "--k", "3", "--seed", "5", "--json"], {
-      stdin: "What is (47*8+129)-36*3?",
-    });
+    const fromFile = await runCli([
+      "run",
+      "--backend",
+      "simulated",
+      "--file",
+      file,
+      "--k",
+      "3",
+      "--seed",
+      "5",
+      "--json",
+    ]);
+    const fromStdin = await runCli(
+      ["run", "--backend", "simulated", "--k", "3", "--seed", "5", "--json"],
+      {
+        stdin: "What is (47*8+129)-36*3?",
+      },
+    );
     assert.equal(fromFile.code, 0, fromFile.stderr);
     assert.equal(fromStdin.code, 0, fromStdin.stderr);
     const a = JSON.parse(fromFile.stdout);
@@ -99,7 +113,14 @@ describe("pacore run: simulated backend", () => {
   });
 
   it("prints the final text on stdout and a summary on stderr without --json", async () => {
-    const { code, stdout, stderr } = await runCli(["run", "--strategy", "single", "What is 6*7?"]);
+    const { code, stdout, stderr } = await runCli([
+      "run",
+      "--backend",
+      "simulated",
+      "--strategy",
+      "single",
+      "What is 6*7?",
+    ]);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /\\boxed\{|answer/i);
     assert.match(stderr, /answer: .* · single \[1\] on simulated/);
@@ -121,7 +142,8 @@ describe("pacore run: simulated backend", () => {
       [["run"], /Expected a problem/],
     ];
     for (const [args, pattern] of cases) {
-      const { code, stderr, stdout } = await runCli(args);
+      const backend = args.includes("--backend") ? [] : ["--backend", "simulated"];
+      const { code, stderr, stdout } = await runCli([...args, ...backend]);
       assert.notEqual(code, 0, `${args.join(" ")} should fail`);
       assert.equal(
         stderr.trim().split("\n").length,
@@ -169,13 +191,34 @@ describe("pacore run: simulated backend", () => {
   it("--log keeps the finished trajectories; a rerun resumes them", async () => {
     const dir = await mkdtemp(join(tmpdir(), "pacore-cli-"));
     const log = join(dir, "run.jsonl");
-    const args = ["run", "--k", "4,2", "--log", log, "--json", "What is 17*23+5?"];
+    const args = [
+      "run",
+      "--backend",
+      "simulated",
+      "--k",
+      "4,2",
+      "--log",
+      log,
+      "--json",
+      "17*23+5?",
+    ];
     const first = JSON.parse((await runCli(args)).stdout);
     const second = JSON.parse((await runCli(args)).stdout);
     assert.deepEqual([first.calls, first.resumed], [7, 0]);
     assert.deepEqual([second.calls, second.resumed], [0, 7]);
     assert.equal(second.content, first.content);
-    const other = await runCli(["run", "--k", "4,2", "--seed", "9", "--log", log, "2+2?"]);
+    const other = await runCli([
+      "run",
+      "--backend",
+      "simulated",
+      "--k",
+      "4,2",
+      "--seed",
+      "9",
+      "--log",
+      log,
+      "2+2?",
+    ]);
     assert.equal(other.code, 1);
     assert.match(other.stderr, /written by another run/);
   });

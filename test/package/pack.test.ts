@@ -50,9 +50,20 @@ describe("npm package", () => {
     if (consumer) await rm(consumer, { recursive: true, force: true });
   });
 
-  it("ships only dist, bin and the README", async () => {
-    const files = await readdir(join(consumer, "node_modules", "pacore"));
-    assert.deepEqual(files.sort(), ["README.md", "bin", "dist", "package.json"]);
+  it("ships only dist, bin, the embedded model and the README", async () => {
+    const root = join(consumer, "node_modules", "pacore");
+    assert.deepEqual((await readdir(root)).sort(), [
+      "README.md",
+      "bin",
+      "dist",
+      "models",
+      "package.json",
+    ]);
+    assert.deepEqual(await readdir(join(root, "models")), ["pacore-tiny"]);
+    const model = await readdir(join(root, "models", "pacore-tiny"));
+    for (const file of ["config.json", "tokenizer.json", "tokenizer_config.json", "onnx"]) {
+      assert.ok(model.includes(file), file);
+    }
   });
 
   it("imports from plain .mjs and runs PaCoRe", async () => {
@@ -70,10 +81,21 @@ describe("npm package", () => {
   it("runs its bin from dist", async () => {
     const { stdout } = await exec(
       join(consumer, "node_modules", ".bin", "pacore"),
-      ["run", "--strategy", "single", "--json", "What is 6*7?"],
+      // onnxruntime-node is an optional peer, not installed here: the simulated backend.
+      ["run", "--backend", "simulated", "--strategy", "single", "--json", "What is 6*7?"],
       { cwd: consumer, ...options },
     );
     assert.equal(JSON.parse(stdout).calls, 1);
+  });
+
+  it("without the optional onnxruntime-node, the default backend says how to get it", async () => {
+    const bin = join(consumer, "node_modules", ".bin", "pacore");
+    const failure = await exec(bin, ["run", "What is 6*7?"], { cwd: consumer, ...options }).then(
+      () => assert.fail("the run should fail"),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(failure.code, 2);
+    assert.match(failure.stderr, /npm install onnxruntime-node/);
   });
 
   it("type-checks a .ts consumer against the shipped declarations", async () => {

@@ -5,6 +5,7 @@
  */
 import { randomInt } from "node:crypto";
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import {
@@ -296,11 +297,27 @@ function checkSampling(request: GenerateRequest): void {
  * console.log(completions[0].content);
  * await backend.close();
  */
+/**
+ * onnxruntime-node is an optional peer dependency of pacore (it is large): say how to get it
+ * before a worker fails to import it.
+ */
+function checkRuntimeInstalled(): void {
+  try {
+    createRequire(import.meta.url).resolve("onnxruntime-node");
+  } catch (error) {
+    throw new ConfigError(
+      "The onnx backend (and the embedded model) needs onnxruntime-node, an optional peer dependency of pacore: run `npm install onnxruntime-node`, or use `--backend openai` / `--backend simulated`",
+      { cause: error },
+    );
+  }
+}
+
 export async function onnxBackend(
   options: OnnxBackendOptions,
   hooks: OnnxBackendHooks = {},
 ): Promise<OnnxBackend> {
   const resolved = parseOnnxBackendOptions(options);
+  checkRuntimeInstalled();
   const targets = parseDevice(resolved.device);
   const directory = await loadModelDirectory(resolved.modelDir, resolved.variant);
   const prompter = new ChatPrompter(directory, {
