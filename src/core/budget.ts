@@ -34,13 +34,22 @@ export interface PlanCheckInput extends BudgetLimits {
 
 const format = (value: number) => value.toLocaleString("en-US");
 
-/**
- * Fails, before any call, when some round of the plan cannot fit its window even with every
- * message cut to `minMessageTokens`. The error names the numbers and the fix.
- */
-export async function checkPlanFits(input: PlanCheckInput): Promise<void> {
-  const { strategy, problem, window, maxOutput, minMessageTokens, count } = input;
+/** What one round of a plan needs from the window, output aside. */
+export interface RoundNeeds {
+  readonly round: number;
+  /** Messages the round's prompt holds (0 in round 1). */
+  readonly messageCount: number;
+  /** Tokens of the problem and template with empty messages. */
+  readonly overhead: number;
+  /** The largest output that still fits with every message cut to `minMessageTokens`. */
+  readonly largestOutput: number;
+}
+
+/** Measures every round of the plan before any call: what the prompt takes, what output fits. */
+export async function measurePlan(input: Omit<PlanCheckInput, "maxOutput">): Promise<RoundNeeds[]> {
+  const { strategy, problem, window, minMessageTokens, count } = input;
   const plan = strategy.plan;
+  const needs: RoundNeeds[] = [];
   for (let round = 1; round <= plan.length; round++) {
     const messageCount =
       round === 1
@@ -57,22 +66,47 @@ export async function checkPlanFits(input: PlanCheckInput): Promise<void> {
     const overhead = await count(
       strategy.prompt({ problem, round, messages: new Array<string>(messageCount).fill("") }),
     );
-    const needed = overhead + maxOutput + messageCount * minMessageTokens;
-    if (needed <= window) continue;
-    const what =
-      round === 1
-        ? `the problem takes ${format(overhead)} tokens`
-        : `the problem and template take ${format(overhead)} tokens, and ${messageCount} messages need at least ${format(minMessageTokens)} tokens each`;
-    const largestOutput = window - overhead - messageCount * minMessageTokens;
-    const fix =
-      largestOutput > 0
-        ? `lower --max-tokens to at most ${format(largestOutput)}, raise --context if the model allows ${format(needed)}`
-        : `raise --context to at least ${format(needed)} if the model allows it`;
-    const fewer = round === 1 ? "" : ", or run fewer trajectories per round (--k)";
-    throw new BudgetError(
-      `Round ${round} of plan [${plan.join(", ")}] cannot fit its context window of ${format(window)} tokens: ${format(maxOutput)} are reserved for output, ${what} (${format(needed)} in all). Fix: ${fix}${fewer}.`,
-    );
+    needs.push({
+      round,
+      messageCount,
+      overhead,
+      largestOutput: window - overhead - messageCount * minMessageTokens,
+    });
   }
+  return needs;
+}
+
+/**
+ * Fails, before any call, when some round of the plan cannot fit its window even with every
+ * message cut to `minMessageTokens`. The error names the numbers and the fix.
+ */
+export async function checkPlanFits(input: PlanCheckInput): Promise<void> {
+  for (const needs of await measurePlan(input)) {
+    if (needs.largestOutput < input.maxOutput) throw budgetError(input, needs, input.maxOutput);
+  }
+}
+
+/** The error for a round that cannot fit `maxOutput`, with the numbers and the fix. */
+export function budgetError(
+  input: Pick<PlanCheckInput, "strategy" | "window" | "minMessageTokens">,
+  needs: RoundNeeds,
+  maxOutput: number,
+): BudgetError {
+  const { strategy, window, minMessageTokens } = input;
+  const { round, overhead, messageCount, largestOutput } = needs;
+  const needed = overhead + maxOutput + messageCount * minMessageTokens;
+  const what =
+    round === 1
+      ? `the problem takes ${format(overhead)} tokens`
+      : `the problem and template take ${format(overhead)} tokens, and ${messageCount} messages need at least ${format(minMessageTokens)} tokens each`;
+  const fix =
+    largestOutput > 0
+      ? `lower --max-tokens to at most ${format(largestOutput)}, raise --context if the model allows ${format(needed)}`
+      : `raise --context to at least ${format(needed)} if the model allows it`;
+  const fewer = round === 1 ? "" : ", or run fewer trajectories per round (--k)";
+  return new BudgetError(
+    `Round ${round} of plan [${strategy.plan.join(", ")}] cannot fit its context window of ${format(window)} tokens: ${format(maxOutput)} are reserved for output, ${what} (${format(needed)} in all). Fix: ${fix}${fewer}.`,
+  );
 }
 
 export interface FitInput extends BudgetLimits {

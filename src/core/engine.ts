@@ -17,7 +17,7 @@ import type {
   UsageTotals,
 } from "../spec/run.js";
 import type { Selection, Strategy } from "../spec/strategy.js";
-import { checkPlanFits, type FitResult, fitMessages } from "./budget.js";
+import { budgetError, type FitResult, fitMessages, measurePlan } from "./budget.js";
 import {
   AbortError,
   BackendError,
@@ -29,6 +29,7 @@ import {
 import {
   DEFAULT_CONTEXT_WINDOW,
   DEFAULT_MAX_TOKENS,
+  MIN_DEFAULT_MAX_TOKENS,
   parseRunOptions,
   type RunOptions,
   type RunOptionsInput,
@@ -236,21 +237,37 @@ class RunExecution {
     const { strategy, backend } = this.#config;
     const counter = tokenCounterFor(backend);
     const window = await this.#contextWindow();
-    this.#maxTokens =
-      this.#options.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, Math.floor(window / 2));
+    const planInput = {
+      strategy,
+      problem: this.#problem,
+      window,
+      minMessageTokens: this.#options.minMessageTokens,
+      count: counter.count,
+    };
+    const needs = await measurePlan(planInput);
+    const tightest = needs.reduce((a, b) => (b.largestOutput < a.largestOutput ? b : a));
+    if (this.#options.maxTokens !== undefined) {
+      this.#maxTokens = this.#options.maxTokens;
+    } else {
+      // No budget given: as much as fits, up to the defaults.
+      this.#maxTokens = Math.min(
+        DEFAULT_MAX_TOKENS,
+        Math.floor(window / 2),
+        tightest.largestOutput,
+      );
+      if (this.#maxTokens < MIN_DEFAULT_MAX_TOKENS) {
+        throw budgetError(planInput, tightest, MIN_DEFAULT_MAX_TOKENS);
+      }
+    }
+    if (tightest.largestOutput < this.#maxTokens) {
+      throw budgetError(planInput, tightest, this.#maxTokens);
+    }
+    const limits = { window, maxOutput: this.#maxTokens };
     if (counter.estimated && strategy.plan.length > 1) {
       this.#warn(
         `Backend ${backend.provider} cannot count tokens; the budget planner uses an estimate.`,
       );
     }
-    const limits = { window, maxOutput: this.#maxTokens };
-    await checkPlanFits({
-      strategy,
-      problem: this.#problem,
-      ...limits,
-      minMessageTokens: this.#options.minMessageTokens,
-      count: counter.count,
-    });
     this.#events.emit("run-start", {
       strategy: strategy.name,
       plan: strategy.plan,

@@ -8,10 +8,13 @@ import { ConfigError } from "./errors.js";
 /** Context window assumed when neither the user nor the backend says; a warning is raised. */
 export const DEFAULT_CONTEXT_WINDOW = 32_768;
 /**
- * Output budget per trajectory when `maxTokens` is not given: this, or half the context window
- * when that is smaller (small local models have small windows).
+ * Output budget per trajectory when `maxTokens` is not given: this, or half the context window,
+ * or the most that lets every round of the plan fit, whichever is smallest.
  */
 export const DEFAULT_MAX_TOKENS = 8_192;
+
+/** A default output budget below this is refused: the plan needs a larger window or fewer K. */
+export const MIN_DEFAULT_MAX_TOKENS = 64;
 
 export const CompactionPolicySchema = z.enum(["keep-tail", "keep-head-tail", "drop-longest"]);
 /**
@@ -29,7 +32,10 @@ export const RunOptionsSchema = z
     temperature: z.number().min(0).max(5).optional(),
     topP: z.number().gt(0).max(1).optional(),
     topK: z.number().int().nonnegative().optional(),
-    /** Most tokens each trajectory may generate. Default: 8,192 or half the window if smaller. */
+    /**
+     * Most tokens each trajectory may generate. Default: 8,192, half the window, or the most that
+     * lets every round fit, whichever is smallest (at least `MIN_DEFAULT_MAX_TOKENS`).
+     */
     maxTokens: z.number().int().positive().optional(),
     stop: z.array(z.string().min(1)).optional(),
     /** Context window override in tokens; else the backend's report; else 32,768 with a warning. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { checkPlanFits } from "../../src/core/budget.js";
 import { Run, run } from "../../src/core/engine.js";
 import { BackendError, BudgetError, QuorumError } from "../../src/core/errors.js";
 import type { RunEventName } from "../../src/spec/run.js";
@@ -281,6 +282,27 @@ describe("engine: prompts, budget and events", () => {
     const large = scriptedBackend({ contextWindow: 131_072 });
     await run({ backend: large, strategy: single(), problem });
     assert.equal(large.requests[0].sampling.maxTokens, 8_192);
+  });
+
+  it("without --max-tokens a plan gets the most output that fits; too tight a plan fails", async () => {
+    const backend = scriptedBackend({ contextWindow: 1_024 });
+    await run({ backend, strategy: pacore({ k: [16, 4] }), problem });
+    const budget = backend.requests[0].sampling.maxTokens!;
+    assert.ok(budget < 512 && budget >= 64, `${budget}`);
+    await checkPlanFits({
+      strategy: pacore({ k: [16, 4] }),
+      problem: [{ role: "user", content: problem }],
+      window: 1_024,
+      maxOutput: budget,
+      minMessageTokens: 32,
+      count: async (input) => backend.countTokens!(input),
+    });
+    const tight = scriptedBackend({ contextWindow: 600 });
+    await assert.rejects(
+      run({ backend: tight, strategy: pacore({ k: [16, 4] }), problem }),
+      BudgetError,
+    );
+    assert.equal(tight.calls, 0);
   });
 
   it("messages that do not fit are cut, with a message-compact event each", async () => {
