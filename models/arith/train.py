@@ -82,7 +82,9 @@ CHECKPOINT_EVERY = 50
 TALLY_LINES = 4
 V2_SETS_PER_PROBLEM = int(os.environ.get("PACORE_TINY_V2_SETS", "8"))
 V2_STEPS = int(os.environ.get("PACORE_TINY_V2_STEPS", "600"))
-V2_LR = 1e-3
+V2_LR = float(os.environ.get("PACORE_TINY_V2_LR", "1e-3"))
+V2_PLAIN_SCALE = float(os.environ.get("PACORE_TINY_V2_PLAIN", "1"))  # multiplies V2_PLAIN_LEVELS
+V2_NAME = os.environ.get("PACORE_TINY_V2_NAME", "stage2v2")  # checkpoint RUN/{V2_NAME}.pt
 V2_PLAIN_LEVELS = {1: 0.05, 2: 0.15, 3: 0.2, 4: 0.2}  # plain problems per synthesis example
 V2_OUT = ROOT / "models" / "pacore-tiny-v2"
 
@@ -326,7 +328,7 @@ def stage2_v2_pool(bpe: tiny.Bpe, records):
     log("stage 2 v2 data:", json.dumps(stats), "longest", max(len(s) for s, _ in synthesis))
     plain = []
     for level, share in V2_PLAIN_LEVELS.items():
-        for p in arith.generate(SEED + 200 + level, int(len(synthesis) * share) + 1, "train", level):
+        for p in arith.generate(SEED + 200 + level, int(len(synthesis) * share * V2_PLAIN_SCALE) + 1, "train", level):
             plain.append(encode_example(bpe, p["prompt"], arith.solution(p["expression"])))
     return synthesis + plain, stats
 
@@ -346,15 +348,24 @@ def main_v2():
     wall["stage2v2_data"] = round(time.time() - t)
     log(f"stage 2 v2 pool {len(pool)} examples")
     if "--export-v2" in sys.argv:
-        model.load_state_dict(torch.load(RUN / "stage2v2.pt")["model"])
+        model.load_state_dict(torch.load(RUN / f"{V2_NAME}.pt")["model"])
         model.eval()
         OUT = V2_OUT
         stats["steps"] = V2_STEPS
         export(model, bpe, stats, wall)
+        config = json.loads((OUT / "config.json").read_text())
+        config["pacore"]["description"] = (
+            "pacore-tiny-v2: stage 1 of pacore-tiny (stage1.pt) with only the synthesis stage retrained "
+            "by models/arith/train.py --stage2-v2: targets are a tally of the references' answers "
+            "(most frequent first, `397 x5`) inside <think>, then the plurality answer; reference sets "
+            "of 1-16 drawn unfiltered from the solver's own sampled answers; plain problems mixed in"
+        )
+        config["pacore"]["stage2Training"] = {"steps": V2_STEPS, "tokensPerBatch": STAGE2_TOKENS, "peakLr": V2_LR, "seed": SEED + 13}
+        (OUT / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False) + "\n")
         return
     model.load_state_dict(torch.load(RUN / "stage1.pt")["model"])
     t = time.time()
-    train_loop("stage2v2", model, pool, V2_STEPS, 0, V2_LR, SEED + 13, STAGE2_TOKENS)
+    train_loop(V2_NAME, model, pool, V2_STEPS, 0, V2_LR, SEED + 13, STAGE2_TOKENS)
     wall["stage2v2"] = wall.get("stage2v2", 0) + round(time.time() - t)
     wall_path.write_text(json.dumps(wall))
     log("wall seconds:", json.dumps(wall))
