@@ -97,13 +97,17 @@ describe("pacore runs through the OpenAI backend", () => {
     );
     assert.equal(faultReports.length, injected.length);
     assert.ok(reports.every((report) => report.willRetry));
+    // Which faults fire depends on routing (timing); each one that fired is reported with its
+    // status (a malformed 200 body as 200; resets and slow headers carry none).
+    const statusOf = (fault: Fault | undefined) =>
+      fault?.kind === "status" ? fault.status : fault?.kind === "malformed" ? 200 : undefined;
+    const sortedStatuses = (statuses: (number | undefined)[]) =>
+      statuses.filter((status) => status !== undefined).sort();
     assert.deepEqual(
-      faultReports
-        .map((report) => report.status)
-        .filter((status) => status !== undefined)
-        .sort(),
-      [200, 429, 500, 503],
+      sortedStatuses(faultReports.map((report) => report.status)),
+      sortedStatuses(injected.map((request) => statusOf(request.fault))),
     );
+    assert.ok(injected.length >= 3, `only ${injected.length} faults fired`);
     assert.ok(vllm.requests > 0 && sglang.requests > 0 && llamacpp.requests > 0);
     // Failures with a healthy endpoint left went over at once.
     assert.ok(reports.some((report) => report.delayMs === 0));
