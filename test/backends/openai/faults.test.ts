@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   type AttemptFailureReport,
   type OpenAIBackendOptionsInput,
@@ -9,18 +9,13 @@ import { AbortError, BackendError, ContextLengthError } from "../../../src/core/
 import type { GenerateRequest } from "../../../src/spec/backend.js";
 import {
   deadBaseUrl,
-  type FakeOpenAIServer,
   type FakeOpenAIServerOptions,
   type Fault,
   startFakeOpenAIServer,
 } from "../../helpers/fake-openai-server.js";
+import { openaiTestBed } from "../../helpers/openai-test-bed.js";
 
-const servers: FakeOpenAIServer[] = [];
-const closers: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(closers.map((close) => close()));
-  await Promise.all(servers.map((server) => server.close()));
-});
+const { servers, closers, setup: startBed } = openaiTestBed();
 
 /** Quick backoff so that the tests stay fast; the policy's shape is the same. */
 const FAST_BACKOFF = { initialMs: 20, maxMs: 2000, factor: 2 };
@@ -29,14 +24,12 @@ async function setup(
   serverOptions: FakeOpenAIServerOptions,
   backendOptions: Partial<OpenAIBackendOptionsInput> = {},
 ) {
-  const server = await startFakeOpenAIServer(serverOptions);
-  servers.push(server);
   const reports: AttemptFailureReport[] = [];
-  const backend = openaiBackend(
-    { baseUrls: [server.baseUrl], model: server.model, backoff: FAST_BACKOFF, ...backendOptions },
+  const { server, backend } = await startBed(
+    serverOptions,
+    { backoff: FAST_BACKOFF, ...backendOptions },
     { onAttemptError: (report) => reports.push(report), onWarning: () => {} },
   );
-  closers.push(() => backend.close());
   return { server, backend, reports };
 }
 

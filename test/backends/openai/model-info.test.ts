@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   type OpenAIBackendOptionsInput,
   openaiBackend,
@@ -11,31 +11,22 @@ import { estimateTokens } from "../../../src/backends/shared/estimate-tokens.js"
 import type { ChatMessage } from "../../../src/spec/backend.js";
 import {
   deadBaseUrl,
-  type FakeOpenAIServer,
   type FakeOpenAIServerOptions,
   fakeTokenCount,
   startFakeOpenAIServer,
 } from "../../helpers/fake-openai-server.js";
+import { openaiTestBed } from "../../helpers/openai-test-bed.js";
 
-const servers: FakeOpenAIServer[] = [];
-const closers: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(closers.map((close) => close()));
-  await Promise.all(servers.map((server) => server.close()));
-});
+const { servers, closers, setup: startBed } = openaiTestBed();
 
 async function setup(
   serverOptions: FakeOpenAIServerOptions,
   backendOptions: Partial<OpenAIBackendOptionsInput> = {},
 ) {
-  const server = await startFakeOpenAIServer(serverOptions);
-  servers.push(server);
   const warnings: string[] = [];
-  const backend = openaiBackend(
-    { baseUrls: [server.baseUrl], model: server.model, ...backendOptions },
-    { onWarning: (message) => warnings.push(message) },
-  );
-  closers.push(() => backend.close());
+  const { server, backend } = await startBed(serverOptions, backendOptions, {
+    onWarning: (message) => warnings.push(message),
+  });
   return { server, backend, warnings };
 }
 

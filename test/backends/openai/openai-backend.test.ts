@@ -2,39 +2,18 @@ import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { openaiBackend } from "../../../src/backends/openai/index.js";
 import { BackendError } from "../../../src/core/errors.js";
 import type { GenerateRequest } from "../../../src/spec/backend.js";
 import {
-  type FakeOpenAIServer,
-  type FakeOpenAIServerOptions,
   fakeLogprob,
   fakeTokenCount,
   startFakeOpenAIServer,
 } from "../../helpers/fake-openai-server.js";
+import { openaiTestBed } from "../../helpers/openai-test-bed.js";
 
-const servers: FakeOpenAIServer[] = [];
-const closers: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(closers.map((close) => close()));
-  await Promise.all(servers.map((server) => server.close()));
-});
-
-async function setup(
-  serverOptions: FakeOpenAIServerOptions,
-  backendOptions: Record<string, unknown> = {},
-) {
-  const server = await startFakeOpenAIServer(serverOptions);
-  servers.push(server);
-  const backend = openaiBackend({
-    baseUrls: [server.baseUrl],
-    model: server.model,
-    ...backendOptions,
-  });
-  closers.push(() => backend.close());
-  return { server, backend };
-}
+const { servers, closers, setup } = openaiTestBed();
 
 const PROBLEM = "What is 2+2?";
 const request = (n: number, extra: Partial<GenerateRequest> = {}): GenerateRequest => ({

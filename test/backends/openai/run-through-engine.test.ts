@@ -4,23 +4,18 @@
  * see every trajectory succeed at its first attempt.
  */
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { type AttemptFailureReport, openaiBackend } from "../../../src/backends/openai/index.js";
 import { run } from "../../../src/core/engine.js";
 import { pacore } from "../../../strategies/pacore.js";
 import {
   deadBaseUrl,
-  type FakeOpenAIServer,
   type Fault,
   startFakeOpenAIServer,
 } from "../../helpers/fake-openai-server.js";
+import { openaiTestBed } from "../../helpers/openai-test-bed.js";
 
-const servers: FakeOpenAIServer[] = [];
-const closers: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(closers.map((close) => close()));
-  await Promise.all(servers.map((server) => server.close()));
-});
+const { servers, closers } = openaiTestBed();
 
 const PROBLEM = "What is 2+2?";
 
