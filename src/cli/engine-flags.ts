@@ -91,7 +91,11 @@ export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
   temperature: { ...number, description: "Sampling temperature; 0 = greedy" },
   topP: { ...number, description: "Nucleus sampling mass" },
   topK: { ...number, description: "Keep the k most likely tokens" },
-  maxTokens: { ...number, description: "Most tokens per trajectory (default 8192)" },
+  maxTokens: {
+    ...number,
+    description:
+      "Most tokens per trajectory (default: 8192, the model's own default, or what fits)",
+  },
   stop: { type: "string", value: "TEXT", multiple: true, description: "Stop string" },
   seed: { ...number, description: "Run seed (default 0)" },
   context: { ...number, description: "Context window in tokens (else the backend's report)" },

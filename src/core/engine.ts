@@ -253,6 +253,7 @@ class RunExecution {
       this.#maxTokens = Math.min(
         DEFAULT_MAX_TOKENS,
         Math.floor(window / 2),
+        backend.defaultMaxTokens ?? Number.POSITIVE_INFINITY,
         tightest.largestOutput,
       );
       if (this.#maxTokens < MIN_DEFAULT_MAX_TOKENS) {

@@ -33,8 +33,9 @@ export const RunOptionsSchema = z
     topP: z.number().gt(0).max(1).optional(),
     topK: z.number().int().nonnegative().optional(),
     /**
-     * Most tokens each trajectory may generate. Default: 8,192, half the window, or the most that
-     * lets every round fit, whichever is smallest (at least `MIN_DEFAULT_MAX_TOKENS`).
+     * Most tokens each trajectory may generate. Default: 8,192, half the window, the backend's
+     * `defaultMaxTokens`, or the most that lets every round fit, whichever is smallest (at least
+     * `MIN_DEFAULT_MAX_TOKENS`).
      */
     maxTokens: z.number().int().positive().optional(),
     stop: z.array(z.string().min(1)).optional(),

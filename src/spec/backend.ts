@@ -119,6 +119,12 @@ export interface ModelBackend {
   readonly maxSamplesPerCall?: number;
   /** Generates `request.n` completions of one prompt. Rejects with a `BackendError` on failure. */
   generate(request: GenerateRequest): Promise<GenerateResult>;
+  /**
+   * The model's own output budget per call, used when a run sets no `maxTokens` (an ONNX model
+   * directory's `generation_config.json` `max_new_tokens`). Small-window models need it: without
+   * it the engine gives the output all the room that the references do not strictly need.
+   */
+  readonly defaultMaxTokens?: number;
   /** The context window in tokens (prompt plus output), when the backend knows it. */
   contextWindow?(): Promise<number | undefined>;
   /**

@@ -122,16 +122,19 @@ describe("functionBackend", () => {
     assert.equal(peak, 2);
   });
 
-  test("options: model, contextWindow, countTokens", async () => {
+  test("options: model, contextWindow, defaultMaxTokens, countTokens", async () => {
     const backend = functionBackend(async () => "four", {
       model: "my-model",
       contextWindow: 4096,
+      defaultMaxTokens: 300,
       maxSamplesPerCall: 4,
       countTokens: (input) => (typeof input === "string" ? input.length : 100),
     });
     assert.equal(backend.model, "my-model");
     assert.equal(backend.maxSamplesPerCall, 4);
     assert.equal(await backend.contextWindow?.(), 4096);
+    assert.equal(backend.defaultMaxTokens, 300);
+    assert.equal(functionBackend(async () => "").defaultMaxTokens, undefined);
     assert.equal(await backend.countTokens?.("abc"), 3);
     const [completion] = (await backend.generate(request())).completions;
     assert.deepEqual(completion.usage, { promptTokens: 100, completionTokens: 4, cachedTokens: 0 });
@@ -264,6 +267,7 @@ describe("functionBackend", () => {
       () => functionBackend(() => "", { maxConcurrency: 0 }),
       /`maxConcurrency`.*got `0`/,
     );
+    assert.throws(() => functionBackend(() => "", { defaultMaxTokens: 1.5 }), /defaultMaxTokens/);
     const backend = functionBackend(() => "");
     await assert.rejects(backend.generate(request({ n: 0 })), /`n`.*got `0`/);
     await assert.rejects(backend.generate(request({ n: 2, seeds: [1] })), /n = 2\), got 1/);

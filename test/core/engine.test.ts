@@ -305,6 +305,18 @@ describe("engine: prompts, budget and events", () => {
     assert.equal(tight.calls, 0);
   });
 
+  it("the backend's defaultMaxTokens caps the default budget, never one the run sets", async () => {
+    const backend = scriptedBackend({ contextWindow: 1_024, defaultMaxTokens: 160 });
+    await run({ backend, strategy: pacore({ k: [16, 4] }), problem });
+    assert.ok(backend.requests.every((request) => request.sampling.maxTokens === 160));
+    const explicit = scriptedBackend({ contextWindow: 1_024, defaultMaxTokens: 160 });
+    await run({ backend: explicit, strategy: single(), problem, options: { maxTokens: 300 } });
+    assert.equal(explicit.requests[0].sampling.maxTokens, 300);
+    const roomy = scriptedBackend({ contextWindow: 1_024, defaultMaxTokens: 5_000 });
+    await run({ backend: roomy, strategy: pacore({ k: [16, 4] }), problem });
+    assert.ok(roomy.requests[0].sampling.maxTokens! < 512, "the plan still has to fit");
+  });
+
   it("messages that do not fit are cut, with a message-compact event each", async () => {
     const long = `<think>…</think>${"step ".repeat(400)}The answer is 7.`;
     const backend = scriptedBackend({ text: () => long, contextWindow: 1_200 });

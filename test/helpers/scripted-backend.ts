@@ -22,6 +22,7 @@ export interface ScriptedOptions {
   readonly maxConcurrency?: number;
   readonly maxSamplesPerCall?: number;
   readonly contextWindow?: number;
+  readonly defaultMaxTokens?: number;
   /** Count tokens with the estimate (default true). */
   readonly countTokens?: boolean;
 }
@@ -98,6 +99,7 @@ export function scriptedBackend(options: ScriptedOptions = {}): ScriptedBackend 
     ...(options.contextWindow !== undefined && {
       contextWindow: async () => options.contextWindow,
     }),
+    ...(options.defaultMaxTokens !== undefined && { defaultMaxTokens: options.defaultMaxTokens }),
     ...(options.countTokens !== false && {
       countTokens: async (input: string | readonly ChatMessage[]) => estimateTokens(input),
     }),

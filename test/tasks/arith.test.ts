@@ -212,10 +212,14 @@ describe("arith: the embedded model (models/pacore-tiny) sees what it was traine
       device: "cpu",
     });
     try {
+      const generation = readJson("../../models/pacore-tiny/generation_config.json") as {
+        max_new_tokens: number;
+      };
+      assert.equal(backend.defaultMaxTokens, generation.max_new_tokens);
       for (const item of reference.cases) {
         const result = await backend.generate({
           messages: [{ role: "user", content: item.prompt }],
-          sampling: { temperature: 0, maxTokens: 160 },
+          sampling: { temperature: 0, maxTokens: 200 },
           n: 1,
         });
         const [completion] = result.completions;

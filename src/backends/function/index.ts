@@ -66,6 +66,8 @@ export interface FunctionBackendOptions {
   readonly model?: string;
   /** Context window in tokens, when known; `contextWindow()` resolves to it. */
   readonly contextWindow?: number;
+  /** Output budget per call when a run sets no `maxTokens` (the backend's `defaultMaxTokens`). */
+  readonly defaultMaxTokens?: number;
   /**
    * Most calls of the wrapped function at once, across all requests; also reported to the engine
    * as the backend's `maxConcurrency`. Default: no limit.
@@ -186,6 +188,7 @@ export function functionBackend(
   checkPositiveInteger("maxConcurrency", options.maxConcurrency);
   checkPositiveInteger("maxSamplesPerCall", options.maxSamplesPerCall);
   checkPositiveInteger("contextWindow", options.contextWindow);
+  checkPositiveInteger("defaultMaxTokens", options.defaultMaxTokens);
   const model = options.model ?? "function";
   const count = options.countTokens ?? estimateTokens;
   const limiter =
@@ -259,6 +262,7 @@ export function functionBackend(
     model,
     maxConcurrency: options.maxConcurrency,
     maxSamplesPerCall: options.maxSamplesPerCall ?? 1,
+    ...(options.defaultMaxTokens !== undefined && { defaultMaxTokens: options.defaultMaxTokens }),
 
     async generate(request: GenerateRequest): Promise<GenerateResult> {
       const { n, seeds, signal } = request;

@@ -33,6 +33,8 @@ export interface GenerationDefaults {
   readonly temperature?: number;
   readonly topP?: number;
   readonly topK?: number;
+  /** `max_new_tokens`: the model's own output budget per call. */
+  readonly maxNewTokens?: number;
 }
 
 /** The ONNX file chosen for a variant, with the external data files it references. */
@@ -392,6 +394,7 @@ export async function loadModelDirectory(
       temperature: doSample === false ? 0 : number(generationConfig?.temperature),
       topP: number(generationConfig?.top_p),
       topK: number(generationConfig?.top_k),
+      maxNewTokens: number(generationConfig?.max_new_tokens),
     },
     tokenizerJson,
     tokenizerConfig,

@@ -433,6 +433,7 @@ export async function onnxBackend(
     maxSamplesPerCall: resolved.maxBatchSize,
     sessions: sessions.map(({ type: _type, ...info }) => info),
     generate,
+    ...(defaults.maxNewTokens !== undefined && { defaultMaxTokens: defaults.maxNewTokens }),
     contextWindow: async () => window,
     countTokens: async (input) =>
       typeof input === "string"
