@@ -37,9 +37,26 @@ function version(): string {
   return "unknown";
 }
 
+const COMMAND_FLAGS = { run: RUN_FLAGS, bench: BENCH_FLAGS, demo: DEMO_FLAGS };
+
+/** `pacore CMD --help` (or `-h`, before any `--`): that command's usage line and flags. */
+function commandHelp(command: string, rest: readonly string[]): string | undefined {
+  if (!Object.hasOwn(COMMAND_FLAGS, command)) return undefined;
+  const end = rest.indexOf("--");
+  const flags = end < 0 ? rest : rest.slice(0, end);
+  if (!flags.includes("--help") && !flags.includes("-h")) return undefined;
+  const usage = USAGE.split("\n").find((line) => line.startsWith(`  pacore ${command} `));
+  return `Usage:\n${usage}\n\nFlags:\n${describeFlags(COMMAND_FLAGS[command as keyof typeof COMMAND_FLAGS])}\n`;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  const help = command === undefined ? undefined : commandHelp(command, rest);
+  if (help !== undefined) {
+    process.stdout.write(help);
+    return 0;
+  }
   switch (command) {
     case "run":
       return runCommand(rest, io);

@@ -36,6 +36,18 @@ describe("pacore run: flags", () => {
       assert.ok(flags.includes(flag), `--${flag} is missing`);
     }
   });
+
+  it("`pacore CMD --help` prints that command's flags; after `--` it is a prompt", async () => {
+    for (const command of ["run", "bench", "demo"]) {
+      const { code, stdout } = await runCli([command, "--help"]);
+      assert.equal(code, 0);
+      assert.match(stdout, new RegExp(`^Usage:\n  pacore ${command} `));
+      assert.match(stdout, /--seed N/);
+    }
+    const prompt = await runCli(["run", "--backend", "simulated", "--json", "--", "--help"]);
+    assert.equal(prompt.code, 0);
+    assert.match(JSON.parse(prompt.stdout).content, /no arithmetic problem/);
+  });
 });
 
 describe("pacore run: simulated backend", () => {
