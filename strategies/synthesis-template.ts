@@ -24,7 +24,10 @@ export const paperTemplate: SynthesisTemplate = (problem, messages) => {
 
 /**
  * pacore's own wording: it tells the model the references are independent attempts that may
- * all be wrong, so that it checks them instead of copying the majority.
+ * all be wrong, so that it checks them instead of copying the majority. The problem is stated
+ * again at the end, next to where the answer starts: after many long references it would
+ * otherwise be thousands of tokens back (the usual advice for long prompts is to put the
+ * question last), and the small embedded model misreads a problem that far away.
  */
 export const defaultTemplate: SynthesisTemplate = (problem, messages) => {
   const references = messages
@@ -35,7 +38,8 @@ export const defaultTemplate: SynthesisTemplate = (problem, messages) => {
     `Below are ${messages.length} reference responses to this problem from independent attempts. ` +
     "Any of them may be wrong, including the majority.\n\n" +
     `${references}\n\n` +
-    "Check the references against each other and against the problem, then solve it yourself and state the final answer."
+    "Check the references against each other and against the problem, then solve it yourself and state the final answer.\n\n" +
+    `The problem again:\n${problem}`
   );
 };
 

@@ -211,9 +211,18 @@ def conclusion(value) -> str:
 
 
 def solution(expression: str) -> str:
-    """The assistant turn of a solved problem: reasoning, then the short conclusion."""
+    """Stage 1's assistant turn: reasoning, then the short conclusion (also the tokenizer's corpus)."""
     steps, value = steps_of(expression)
     return "<think>\n" + "\n".join(steps) + "\n</think>\n" + conclusion(value)
+
+
+def worked_solution(expression: str) -> str:
+    """The assistant turn of pacore-tiny: reasoning, then a worked conclusion that restates the
+    steps before the answer, the way a reasoning model writes its solution after thinking. The
+    conclusion is what compaction keeps, so a synthesis prompt shows each reference's steps."""
+    steps, value = steps_of(expression)
+    worked = "\n".join(steps)
+    return "<think>\n" + worked + "\n</think>\n" + worked + "\n" + conclusion(value)
 
 
 def compact(text: str) -> str:
@@ -230,7 +239,8 @@ def default_template(problem: str, messages: list[str]) -> str:
         f"Below are {len(messages)} reference responses to this problem from independent attempts. "
         "Any of them may be wrong, including the majority.\n\n"
         f"{references}\n\n"
-        "Check the references against each other and against the problem, then solve it yourself and state the final answer."
+        "Check the references against each other and against the problem, then solve it yourself and state the final answer.\n\n"
+        f"The problem again:\n{problem}"
     )
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Measures pacore-tiny on held-out `arith` problems, in torch, with the PaCoRe algorithm.
 
-    /usr/bin/python3 models/arith/eval.py                      # 300 problems, seed 1 (~10 min)
+    /usr/bin/python3 models/arith/eval.py                      # 300 problems, seed 1 (~30 min)
     /usr/bin/python3 models/arith/eval.py --levels 3,4,5,6     # single accuracy per level
 
 All sampling at temperature 1, top-p 1. Per problem it draws 32 first-round answers and reports:
@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arith  # noqa: E402
 import tiny  # noqa: E402
-from train import MAX_NEW, MODEL, RUN  # noqa: E402
+from train import MAX_NEW_WORKED as MAX_NEW, MODEL, RUN  # noqa: E402
 
 
 def log(*args):
@@ -172,7 +172,7 @@ def single_by_level(model, bpe, levels: list[int], count: int, seed: int, sample
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--checkpoint", default="stage2.pt")
+    parser.add_argument("--checkpoint", default="stage2w.pt")
     parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)

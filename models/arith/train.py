@@ -7,21 +7,28 @@ Run with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in t
     mkdir -p models/arith/run
     nohup /usr/bin/python3 models/arith/train.py > models/arith/run/train.log 2>&1 &
 
-Wall time on 2 shared CPU cores: about 65 minutes in all (stage 1 39, sampling of own answers 9,
-stage 2 14, export seconds; measured for the committed model, see config.json).
-Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a rerun resumes where the last one stopped: finished
-stages are skipped, an unfinished one restarts from its last checkpoint (the batches are a
-function of the step, so a resumed run sees the same data).
+Wall time on 2 shared CPU cores: about 90 minutes (stage 1 39, stage 1b 20, sampling 7, stage 2w
+22; `trainingWallSeconds` in config.json).
+Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
+rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
+from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
+data).
 
 Stages:
  1. Solver: the model learns to solve training-split `arith` problems (all difficulty levels)
     with its reasoning inside `<think>…</think>` and a short conclusion, `The answer is N.`.
- 2. Synthesizer: it samples 16 answers of its own at temperature 1 for other training problems,
-    keeps problems where some but few answers are right (and a share of the others), and learns
-    to answer pacore's `default` synthesis prompt built from 1–16 of those compacted answers
-    with the correct solution: a `<think>` that names the answer it checks and recomputes it,
-    then the conclusion. Plain problems are mixed in so that it keeps solving.
+ 1b. Worked solver: it continues on fresh problems, now writing a worked conclusion after
+    `</think>` (the steps again, then `The answer is N.`; `arith.worked_solution`). That conclusion
+    is what compaction keeps, so a synthesis prompt shows the steps of every reference.
+ 2w. Synthesizer: it samples 16 worked answers of its own at temperature 1 for other training
+    problems and learns to answer pacore's `default` synthesis prompt built from 1–16 of their
+    compacted messages, drawn unfiltered, with the correct worked solution as target. Plain
+    problems are mixed in so that it keeps solving.
  3. Export: onnx-community layout in models/pacore-tiny/.
+
+An earlier synthesis stage (the first committed model) trained on final answers only (`The answer
+is N.` as the message) with a `Check N:` target; it lost to a single sample. models/arith/README.md
+has its numbers and what changed.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ import tiny  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = Path(os.environ.get("PACORE_TINY_RUN", ROOT / "models" / "arith" / "run"))
-OUT = ROOT / "models" / "pacore-tiny"
+OUT = Path(os.environ.get("PACORE_TINY_OUT", ROOT / "models" / "pacore-tiny"))
 SEED = 20260601
 SMOKE = os.environ.get("PACORE_TINY_SMOKE") == "1"  # a minutes-long dry run of every stage
 
@@ -58,44 +65,35 @@ STAGE1_STEPS = 1200
 STAGE1_BATCH = 64
 STAGE1_LR = 2e-3
 
-# Stage 2: synthesis on the model's own answers.
-STAGE2_PROBLEMS = {2: 500, 3: 600, 4: 400}
+# Stage 1b: the solver continues on worked conclusions (`arith.worked_solution`), more steps.
+STAGE1B_LEVELS = {1: 0.05, 2: 0.25, 3: 0.3, 4: 0.25, 5: 0.1, 6: 0.05}
+STAGE1B_POOL = 60_000
+STAGE1B_STEPS = int(os.environ.get("PACORE_TINY_STAGE1B_STEPS", "400"))
+STAGE1B_LR = 1e-3
+
+# Stage 2w: synthesis over worked messages, natural (unfiltered) reference sets, gold targets.
+STAGE2W_PROBLEMS = {2: 450, 3: 300}
 SAMPLES_PER_PROBLEM = 16
-SETS_PER_PROBLEM = 5
-KEEP_EASY = float(os.environ.get("PACORE_TINY_KEEP_EASY", "0.35"))  # share kept of problems whose own answers are right half the time or more
-STAGE2_STEPS = int(os.environ.get("PACORE_TINY_STAGE2_STEPS", "600"))
-PLAIN_LEVELS = {1: 0.1, 2: 0.2, 3: 0.4, 4: 0.4, 5: 0.2}  # plain problems per synthesis example
-STAGE2_TOKENS = 5000  # tokens (padding included) per batch
-STAGE2_LR = 1e-3
-MAX_NEW = 160
+STAGE2W_SETS = 8
+STAGE2W_STEPS = int(os.environ.get("PACORE_TINY_STAGE2W_STEPS", "600"))
+STAGE2W_LR = 6e-4
+STAGE2W_TOKENS = 6000
+STAGE2W_PLAIN = {1: 0.1, 2: 0.4, 3: 0.5, 4: 0.4, 5: 0.1}  # plain problems per synthesis set
+MAX_NEW_WORKED = 200
+# generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
+# worked solutions of levels 1–4 take at most ~165 tokens, and what is left of the 1,024-token
+# window holds 16 level-2 messages (~35 tokens each).
+MAX_NEW_TOKENS = 192
 
 if SMOKE:
-    STAGE1_POOL, STAGE1_STEPS, STAGE1_BATCH = 2000, 20, 16
-    STAGE2_PROBLEMS = {4: 20, 5: 20}
-    STAGE2_STEPS, STAGE2_TOKENS = 10, 1000
-    MAX_NEW = 40
+    STAGE1B_POOL, STAGE1B_STEPS = 2000, 10
+    STAGE2W_PROBLEMS, STAGE2W_STEPS = {2: 10, 3: 10}, 10
+    MAX_NEW_WORKED = 60
 
 CHECKPOINT_EVERY = 50
 
-# Stage 2, v2 (`--stage2-v2`): tally synthesis target on the natural distribution of own answers.
-# Starts from stage1.pt, writes RUN/stage2v2.pt and exports to models/pacore-tiny-v2/.
-TALLY_LINES = 4
-V2_SETS_PER_PROBLEM = int(os.environ.get("PACORE_TINY_V2_SETS", "8"))
-V2_STEPS = int(os.environ.get("PACORE_TINY_V2_STEPS", "600"))
-V2_LR = float(os.environ.get("PACORE_TINY_V2_LR", "1e-3"))
-V2_PLAIN_SCALE = float(os.environ.get("PACORE_TINY_V2_PLAIN", "1"))  # multiplies V2_PLAIN_LEVELS
-V2_NAME = os.environ.get("PACORE_TINY_V2_NAME", "stage2v2")  # checkpoint RUN/{V2_NAME}.pt
-V2_PLAIN_LEVELS = {1: 0.05, 2: 0.15, 3: 0.2, 4: 0.2}  # plain problems per synthesis example
-V2_OUT = ROOT / "models" / "pacore-tiny-v2"
-
-
 def log(*args):
     print(time.strftime("%H:%M:%S"), *args, flush=True)
-
-
-def reference_count(rng: pyrandom.Random) -> int:
-    """How many messages a synthesis input holds: 1, 4 and 16 (the eval's shapes) most often."""
-    return rng.choice([1, 1, 2, 4, 4, 4, 8, 16, 16, 16, 16, rng.randint(2, 16)])
 
 
 def tally_lines(answers: list) -> list[tuple[str, int]]:
@@ -107,21 +105,10 @@ def tally_lines(answers: list) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties keep first appearance
 
 
-def tally_target(answers: list) -> str:
-    """v2 synthesis target: `<think>` holds a tally of the references' answers (at most
-    TALLY_LINES lines, `397 x5`), then the conclusion names the tally's first (plurality) answer.
-    The target answer is the plurality, not the gold answer: the synthesizer is sampled at
-    temperature 1, so a target that is a deterministic function of the tally gives argmax voting,
-    whereas gold targets would teach probability matching over the tally (measured on
-    own-answers.json: adding one own recomputation as a tie-breaker gains ~0.01, not its tokens)."""
-    lines = tally_lines(answers)
-    if not lines:
-        return None
-    body = "".join(f"{a} x{c}\n" for a, c in lines[:TALLY_LINES])
-    return "<think>\n" + body + "</think>\n" + arith.conclusion(lines[0][0])
-
-
-def synthesis_target(expression: str) -> str:
+def tokenizer_synthesis_text(expression: str) -> str:
+    """A synthesis answer in the format of the first synthesizer (it named the answer it checked,
+    then recomputed). Only the tokenizer's corpus uses it now: it is kept so that the merges, and
+    with them stage 1, reproduce exactly."""
     steps, value = arith.steps_of(expression)
     return f"<think>\nCheck {value}:\n" + "\n".join(steps) + "\n</think>\n" + arith.conclusion(value)
 
@@ -141,7 +128,7 @@ def build_tokenizer() -> tiny.Bpe:
             messages = [arith.conclusion(rng.randint(-999, 9999)) for _ in range(rng.randint(1, 16))]
             texts.append(
                 tiny.chat_prompt(arith.default_template(p["prompt"], ["\n" + m for m in messages]))
-                + synthesis_target(p["expression"])
+                + tokenizer_synthesis_text(p["expression"])
             )
     merges = tiny.train_bpe(texts, VOCAB_SIZE - 256 - len(tiny.SPECIAL_TOKENS))
     path.write_text(json.dumps(merges))
@@ -238,137 +225,78 @@ def stage1_pool(bpe: tiny.Bpe):
     return pool
 
 
+def stage1b_pool(bpe: tiny.Bpe):
+    pool = []
+    for level, share in STAGE1B_LEVELS.items():
+        for p in arith.generate(SEED + 300 + level, int(STAGE1B_POOL * share), "train", level):
+            pool.append(encode_example(bpe, p["prompt"], arith.worked_solution(p["expression"])))
+    return pool
+
+
 # ----------------------------------------------------------------------------- stage 2 data
 
 
-def own_answers(model, bpe: tiny.Bpe):
-    """Samples SAMPLES_PER_PROBLEM answers at temperature 1 for the stage-2 problems (cached)."""
-    path = RUN / "own-answers.json"
+def own_worked_answers(model, bpe: tiny.Bpe):
+    """SAMPLES_PER_PROBLEM worked answers at temperature 1 per stage-2w problem (cached)."""
+    path = RUN / "own-answers-worked.json"
     if path.exists():
         return json.loads(path.read_text())
     problems = []
-    for level, count in STAGE2_PROBLEMS.items():
-        problems += arith.generate(SEED + 100 + level, count, "train", level)
+    for level, count in STAGE2W_PROBLEMS.items():
+        problems += arith.generate(SEED + 400 + level, count, "train", level)
     eos = {bpe.special["<|im_end|>"], bpe.special["<|endoftext|>"]}
-    generator = torch.Generator().manual_seed(SEED + 1)
+    generator = torch.Generator().manual_seed(SEED + 4)
     records = []
-    chunk = 100
+    chunk = 50
     for start in range(0, len(problems), chunk):
         part = problems[start : start + chunk]
         prompts = [bpe.encode(tiny.chat_prompt(p["prompt"])) for p in part for _ in range(SAMPLES_PER_PROBLEM)]
-        outputs = tiny.sample(model, prompts, eos, MAX_NEW, 1.0, generator)
+        outputs = tiny.sample(model, prompts, eos, MAX_NEW_WORKED, 1.0, generator)
         for j, p in enumerate(part):
             texts = [bpe.decode(o) for o in outputs[j * SAMPLES_PER_PROBLEM : (j + 1) * SAMPLES_PER_PROBLEM]]
             records.append({**p, "samples": texts})
         correct = sum(arith.extract(t) == r["answer"] for r in records for t in r["samples"])
-        log(f"own answers: {len(records)}/{len(problems)} problems, accuracy so far {correct / (len(records) * SAMPLES_PER_PROBLEM):.3f}")
+        log(f"own worked answers: {len(records)}/{len(problems)} problems, accuracy so far {correct / (len(records) * SAMPLES_PER_PROBLEM):.3f}")
     path.write_text(json.dumps(records))
     return records
 
 
-def stage2_pool(bpe: tiny.Bpe, records):
-    rng = pyrandom.Random(SEED + 2)
-    synthesis = []
-    stats = {"problems": len(records), "kept": 0, "all_wrong_dropped": 0, "majority_wrong_sets": 0, "sets": 0}
-    for r in records:
-        messages = [arith.compact(t) for t in r["samples"]]
-        messages = [m for m in messages if m.strip()]
-        correct = [arith.extract(m) == r["answer"] for m in messages]
-        accuracy = sum(correct) / max(1, len(messages))
-        if accuracy == 0:
-            stats["all_wrong_dropped"] += 1
-            continue
-        if accuracy >= 0.5 and rng.random() >= KEEP_EASY:
-            continue
-        stats["kept"] += 1
-        for _ in range(SETS_PER_PROBLEM):
-            k = min(reference_count(rng), len(messages))
-            chosen = rng.sample(range(len(messages)), k)
-            subset = [messages[i] for i in chosen]
-            votes = {}
-            for m in subset:
-                a = arith.extract(m)
-                votes[a] = votes.get(a, 0) + 1
-            top = max(votes.items(), key=lambda kv: kv[1])[0]
-            stats["majority_wrong_sets"] += top != r["answer"]
-            stats["sets"] += 1
-            prompt = arith.default_template(r["prompt"], subset)
-            synthesis.append(encode_example(bpe, prompt, synthesis_target(r["expression"])))
-    log("stage 2 data:", json.dumps(stats), "longest", max(len(s) for s, _ in synthesis))
-    plain = []
-    for level, share in PLAIN_LEVELS.items():
-        for p in arith.generate(SEED + 200 + level, int(len(synthesis) * share) + 1, "train", level):
-            plain.append(encode_example(bpe, p["prompt"], arith.solution(p["expression"])))
-    return synthesis + plain, stats
-
-
-def v2_reference_count(rng: pyrandom.Random) -> int:
+def reference_count(rng: pyrandom.Random) -> int:
     """1–16 references, 4 (the final round) and 16 (the first synthesis round) most often."""
     return rng.choice([1, 2, 3, 4, 4, 4, 4, 6, 8, 12, 16, 16, 16, 16, rng.randint(2, 16)])
 
 
-def stage2_v2_pool(bpe: tiny.Bpe, records):
-    """Natural-distribution reference sets (no filter) with the tally target, plus plain problems."""
-    rng = pyrandom.Random(SEED + 12)
+def stage2w_pool(bpe: tiny.Bpe, records):
+    """Reference sets of 1–16 of the model's own worked messages, drawn from their natural
+    distribution (no filter: the synthesizer must learn to follow a right majority as well as to
+    leave a wrong one), each with the gold worked solution as target; plus plain problems so that
+    the model keeps solving (STAGE2W_PLAIN plain rows per set)."""
+    rng = pyrandom.Random(SEED + 5)
     synthesis = []
-    stats = {"problems": len(records), "sets": 0, "plurality_right": 0, "target": "tally"}
+    stats = {"problems": len(records), "sets": 0, "pluralityRight": 0, "anyRight": 0, "target": "gold worked solution"}
     for r in records:
         messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
         if not messages:
             continue
-        for _ in range(V2_SETS_PER_PROBLEM):
-            k = min(v2_reference_count(rng), len(messages))
+        for _ in range(STAGE2W_SETS):
+            k = min(reference_count(rng), len(messages))
             subset = [messages[i] for i in rng.sample(range(len(messages)), k)]
-            target = tally_target([arith.extract(m) for m in subset])
-            if target is None:
-                continue
+            answers = [arith.extract(m) for m in subset]
+            tally = tally_lines(answers)
             stats["sets"] += 1
-            stats["plurality_right"] += arith.extract(target) == r["answer"]
-            synthesis.append(encode_example(bpe, arith.default_template(r["prompt"], subset), target))
-    log("stage 2 v2 data:", json.dumps(stats), "longest", max(len(s) for s, _ in synthesis))
+            stats["pluralityRight"] += bool(tally) and tally[0][0] == r["answer"]
+            stats["anyRight"] += r["answer"] in answers
+            example = encode_example(bpe, arith.default_template(r["prompt"], subset), arith.worked_solution(r["expression"]))
+            if len(example[0]) > MODEL["max_positions"]:
+                stats["tooLong"] = stats.get("tooLong", 0) + 1
+                continue
+            synthesis.append(example)
+    log("stage 2w data:", json.dumps(stats), "longest", max(len(s) for s, _ in synthesis))
     plain = []
-    for level, share in V2_PLAIN_LEVELS.items():
-        for p in arith.generate(SEED + 200 + level, int(len(synthesis) * share * V2_PLAIN_SCALE) + 1, "train", level):
-            plain.append(encode_example(bpe, p["prompt"], arith.solution(p["expression"])))
+    for level, share in STAGE2W_PLAIN.items():
+        for p in arith.generate(SEED + 500 + level, int(len(synthesis) * share) + 1, "train", level):
+            plain.append(encode_example(bpe, p["prompt"], arith.worked_solution(p["expression"])))
     return synthesis + plain, stats
-
-
-def main_v2():
-    """`train.py --stage2-v2 [--export-v2]`: retrains only the synthesis stage from stage1.pt."""
-    global OUT
-    torch.set_num_threads(int(os.environ.get("PACORE_TINY_THREADS", "2")))
-    torch.manual_seed(SEED)
-    wall_path = RUN / "wall-v2.json"
-    wall = json.loads(wall_path.read_text()) if wall_path.exists() else {}
-    bpe = build_tokenizer()
-    model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
-    records = json.loads((RUN / "own-answers.json").read_text())
-    t = time.time()
-    pool, stats = stage2_v2_pool(bpe, records)
-    wall["stage2v2_data"] = round(time.time() - t)
-    log(f"stage 2 v2 pool {len(pool)} examples")
-    if "--export-v2" in sys.argv:
-        model.load_state_dict(torch.load(RUN / f"{V2_NAME}.pt")["model"])
-        model.eval()
-        OUT = V2_OUT
-        stats["steps"] = V2_STEPS
-        export(model, bpe, stats, wall)
-        config = json.loads((OUT / "config.json").read_text())
-        config["pacore"]["description"] = (
-            "pacore-tiny-v2: stage 1 of pacore-tiny (stage1.pt) with only the synthesis stage retrained "
-            "by models/arith/train.py --stage2-v2: targets are a tally of the references' answers "
-            "(most frequent first, `397 x5`) inside <think>, then the plurality answer; reference sets "
-            "of 1-16 drawn unfiltered from the solver's own sampled answers; plain problems mixed in"
-        )
-        config["pacore"]["stage2Training"] = {"steps": V2_STEPS, "tokensPerBatch": STAGE2_TOKENS, "peakLr": V2_LR, "seed": SEED + 13}
-        (OUT / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False) + "\n")
-        return
-    model.load_state_dict(torch.load(RUN / "stage1.pt")["model"])
-    t = time.time()
-    train_loop(V2_NAME, model, pool, V2_STEPS, 0, V2_LR, SEED + 13, STAGE2_TOKENS)
-    wall["stage2v2"] = wall.get("stage2v2", 0) + round(time.time() - t)
-    wall_path.write_text(json.dumps(wall))
-    log("wall seconds:", json.dumps(wall))
 
 
 # ----------------------------------------------------------------------------- export
@@ -383,7 +311,7 @@ def greedy_reference(model, bpe: tiny.Bpe) -> dict:
     for p in arith.generate(1, 12, "heldout", 2):
         prompt = bpe.encode(tiny.chat_prompt(p["prompt"]))
         ids, margins = [], []
-        for _ in range(MAX_NEW):
+        for _ in range(MAX_NEW_WORKED):
             logits = model.train_logits(torch.tensor([prompt + ids]))[0, -1]
             top = torch.topk(logits, 2)
             margins.append(float(top.values[0] - top.values[1]))
@@ -429,7 +357,7 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
             "trainingWallSeconds": wall,
         },
     }
-    generation_config = {"eos_token_id": eos_ids, "pad_token_id": eos_ids[1], "do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 256}
+    generation_config = {"eos_token_id": eos_ids, "pad_token_id": eos_ids[1], "do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": MAX_NEW_TOKENS}
     tokenizer_json = bpe.tokenizer_json()
     tokenizer_config = {
         "add_bos_token": False,
@@ -473,7 +401,20 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
     tiny.export_onnx(model, str(OUT / "onnx" / "model.onnx"))
     for path in sorted(OUT.rglob("*")):
         if path.is_file():
-            log(f"{path.relative_to(ROOT)}  {path.stat().st_size / 1024:.1f} KiB")
+            log(f"{path}  {path.stat().st_size / 1024:.1f} KiB")
+
+
+def finished(name: str, steps: int, model) -> bool:
+    """Loads RUN/{name}.pt into `model` if that stage ran all its steps."""
+    path = RUN / f"{name}.pt"
+    if not path.exists():
+        return False
+    state = torch.load(path)
+    if state["step"] < steps:
+        return False
+    model.load_state_dict(state["model"])
+    model.eval()
+    return True
 
 
 def main():
@@ -490,14 +431,11 @@ def main():
         wall_path.write_text(json.dumps(wall))
         return result
 
-    if "--stage2-v2" in sys.argv:
-        main_v2()
-        return
     if "--export-only" in sys.argv:
-        # Rewrites models/pacore-tiny/ from the finished stage-2 checkpoint.
+        # Rewrites models/pacore-tiny/ from the finished synthesis checkpoint.
         bpe = build_tokenizer()
         model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
-        model.load_state_dict(torch.load(RUN / "stage2.pt")["model"])
+        model.load_state_dict(torch.load(RUN / "stage2w.pt")["model"])
         model.eval()
         stats = json.loads((OUT / "config.json").read_text())["pacore"]["stage2Data"]
         export(model, bpe, stats, wall)
@@ -507,21 +445,21 @@ def main():
     model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
     log(f"parameters {tiny.parameter_count(model)}")
 
-    stage1 = RUN / "stage1.pt"
-    done1 = stage1.exists() and torch.load(stage1)["step"] >= STAGE1_STEPS
-    if done1:
-        model.load_state_dict(torch.load(stage1)["model"])
-        model.eval()
-    else:
+    if not finished("stage1", STAGE1_STEPS, model):
         pool = timed("stage1_data", lambda: stage1_pool(bpe))
         log(f"stage 1 pool {len(pool)} examples")
         timed("stage1", lambda: train_loop("stage1", model, pool, STAGE1_STEPS, STAGE1_BATCH, STAGE1_LR, SEED))
 
-    records = timed("sampling", lambda: own_answers(model, bpe))
-    pool, stats = stage2_pool(bpe, records)
-    log(f"stage 2 pool {len(pool)} examples")
-    # Stage 2 starts from the stage-1 weights with a fresh optimizer (or resumes its checkpoint).
-    timed("stage2", lambda: train_loop("stage2", model, pool, STAGE2_STEPS, 0, STAGE2_LR, SEED + 3, STAGE2_TOKENS))
+    # Each later stage starts from the previous stage's weights with a fresh optimizer (or resumes
+    # its own checkpoint).
+    if not finished("stage1b", STAGE1B_STEPS, model):
+        pool = timed("stage1b_data", lambda: stage1b_pool(bpe))
+        log(f"stage 1b pool {len(pool)} examples")
+        timed("stage1b", lambda: train_loop("stage1b", model, pool, STAGE1B_STEPS, STAGE1_BATCH, STAGE1B_LR, SEED + 6))
+    records = timed("sampling", lambda: own_worked_answers(model, bpe))
+    pool, stats = stage2w_pool(bpe, records)
+    log(f"stage 2w pool {len(pool)} examples")
+    timed("stage2w", lambda: train_loop("stage2w", model, pool, STAGE2W_STEPS, 0, STAGE2W_LR, SEED + 7, STAGE2W_TOKENS))
     timed("export", lambda: export(model, bpe, stats, wall))
     log("wall seconds:", json.dumps(wall))
 
