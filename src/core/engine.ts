@@ -195,8 +195,6 @@ class RunExecution {
     if (signal?.aborted) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      if (this.#config.log !== undefined)
-        this.#log = RunLog.open(this.#config.log, this.#identity());
       return await this.#execute();
     } catch (error) {
       const failure =
@@ -211,10 +209,14 @@ class RunExecution {
     }
   }
 
-  /** What a run log must match to be resumed. */
+  /**
+   * What a run log must match to be resumed. The output budget is the resolved one: a default
+   * depends on the backend's window and its own default, so it is known only after planning.
+   */
   #identity() {
     const { strategy, backend } = this.#config;
-    const { temperature, topP, topK, maxTokens, stop } = this.#options;
+    const { temperature, topP, topK, stop } = this.#options;
+    const maxTokens = this.#maxTokens;
     const probe =
       strategy.plan.length > 1
         ? JSON.stringify(
@@ -264,6 +266,9 @@ class RunExecution {
       throw budgetError(planInput, tightest, this.#maxTokens);
     }
     const limits = { window, maxOutput: this.#maxTokens };
+    if (this.#config.log !== undefined) {
+      this.#log = RunLog.open(this.#config.log, this.#identity());
+    }
     if (counter.estimated && strategy.plan.length > 1) {
       this.#warn(
         `Backend ${backend.provider} cannot count tokens; the budget planner uses an estimate.`,

@@ -91,6 +91,11 @@ describe("run log", () => {
       }),
       /differs in template/,
     );
+    // No --max-tokens: the budget a backend's own default gives is part of the identity too.
+    await assert.rejects(
+      run({ ...config, backend: scriptedBackend({ defaultMaxTokens: 100 }), log }),
+      /differs in sampling/,
+    );
     assert.equal(await readFile(log, "utf8"), before, "the log is left untouched");
   });
 
