@@ -8,23 +8,44 @@ import { DEMO_FLAGS, demoCommand } from "./demo-command.js";
 import { describeFlags } from "./flags.js";
 import { RUN_FLAGS, runCommand } from "./run-command.js";
 
+/** The subcommands: usage line, flags and handler of each, in the order `--help` lists them. */
+const COMMANDS = {
+  run: {
+    usage: "pacore run [PROMPT] [flags]     solve one problem (prompt, --file PATH, or stdin)",
+    flags: RUN_FLAGS,
+    handler: runCommand,
+  },
+  bench: {
+    usage:
+      "pacore bench [flags]            run a strategy over a task's problems; accuracy and tokens",
+    flags: BENCH_FLAGS,
+    handler: benchCommand,
+  },
+  demo: {
+    usage: "pacore demo [flags]             single vs self-consistency vs PaCoRe, side by side",
+    flags: DEMO_FLAGS,
+    handler: demoCommand,
+  },
+} as const;
+type CommandName = keyof typeof COMMANDS;
+const commandNames = Object.keys(COMMANDS) as CommandName[];
+const isCommand = (name: string | undefined): name is CommandName =>
+  name !== undefined && Object.hasOwn(COMMANDS, name);
+
 const USAGE = `pacore: Parallel Coordinated Reasoning, test-time scaling of reasoning models
 
 Usage:
-  pacore run [PROMPT] [flags]     solve one problem (prompt, --file PATH, or stdin)
-  pacore bench [flags]            run a strategy over a task's problems; accuracy and tokens
-  pacore demo [flags]             single vs self-consistency vs PaCoRe, side by side
-  pacore --version | --help
+${commandNames.map((name) => `  ${COMMANDS[name].usage}\n`).join("")}  pacore --version | --help
+${commandNames.map((name) => `\nFlags of \`pacore ${name}\`:\n${describeFlags(COMMANDS[name].flags)}\n`).join("")}`;
 
-Flags of \`pacore run\`:
-${describeFlags(RUN_FLAGS)}
-
-Flags of \`pacore bench\`:
-${describeFlags(BENCH_FLAGS)}
-
-Flags of \`pacore demo\`:
-${describeFlags(DEMO_FLAGS)}
-`;
+/** `pacore CMD --help` (or `-h`, before any `--`): that command's usage line and flags. */
+function commandHelp(command: CommandName, rest: readonly string[]): string | undefined {
+  const end = rest.indexOf("--");
+  const flags = end < 0 ? rest : rest.slice(0, end);
+  if (!flags.includes("--help") && !flags.includes("-h")) return undefined;
+  const { usage, flags: table } = COMMANDS[command];
+  return `Usage:\n  ${usage}\n\nFlags:\n${describeFlags(table)}\n`;
+}
 
 /** The package version: package.json is two levels up from source, three from dist/. */
 function version(): string {
@@ -37,33 +58,16 @@ function version(): string {
   return "unknown";
 }
 
-const COMMAND_FLAGS = { run: RUN_FLAGS, bench: BENCH_FLAGS, demo: DEMO_FLAGS };
-
-/** `pacore CMD --help` (or `-h`, before any `--`): that command's usage line and flags. */
-function commandHelp(command: string, rest: readonly string[]): string | undefined {
-  if (!Object.hasOwn(COMMAND_FLAGS, command)) return undefined;
-  const end = rest.indexOf("--");
-  const flags = end < 0 ? rest : rest.slice(0, end);
-  if (!flags.includes("--help") && !flags.includes("-h")) return undefined;
-  const usage = USAGE.split("\n").find((line) => line.startsWith(`  pacore ${command} `));
-  return `Usage:\n${usage}\n\nFlags:\n${describeFlags(COMMAND_FLAGS[command as keyof typeof COMMAND_FLAGS])}\n`;
-}
-
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
-  const help = command === undefined ? undefined : commandHelp(command, rest);
-  if (help !== undefined) {
+  if (isCommand(command)) {
+    const help = commandHelp(command, rest);
+    if (help === undefined) return COMMANDS[command].handler(rest, io);
     process.stdout.write(help);
     return 0;
   }
   switch (command) {
-    case "run":
-      return runCommand(rest, io);
-    case "bench":
-      return benchCommand(rest, io);
-    case "demo":
-      return demoCommand(rest, io);
     case "--version":
     case "-v":
       process.stdout.write(`${version()}\n`);
