@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""Diagnostics behind models/arith/README.md ("What was tried, and what it showed").
+
+    /usr/bin/python3 models/arith/analyze.py voting                  # seconds
+    /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage2w.pt]   # ~1 min
+
+`voting` reads run/own-answers-worked.json (16 sampled answers per stage-2w training problem)
+and prints, per level: the mean single-sample accuracy, the plurality of 16, plurality taken
+step by step (each gold step's left-hand side looked up among the answers' steps, the most
+frequent result taken; a step no answer wrote counts as right), whether some answer is right,
+and the share of wrong answers whose first wrong step has the right operands but a wrong result.
+
+`synthesis` samples, at temperature 1, one synthesis answer over 16 and over 1 of those stored
+answers for the first 60 level-2 problems (problems the synthesis stage trained on), against
+the accuracy of their first stored answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import arith  # noqa: E402
+from train import RUN  # noqa: E402
+
+
+def think_lines(text: str) -> list[str]:
+    start, end = text.find("<think>"), text.find("</think>")
+    if start < 0 or end < 0:
+        return []
+    return [line for line in text[start + 7 : end].strip().split("\n") if "=" in line]
+
+
+def plurality(values: list):
+    counts = collections.Counter(v for v in values if v is not None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def voting(records) -> None:
+    by_level = collections.defaultdict(collections.Counter)
+    for r in records:
+        level, gold = r["difficulty"], r["answer"]
+        steps, _ = arith.steps_of(r["expression"])
+        answers = [arith.extract(t) for t in r["samples"]]
+        results = collections.defaultdict(list)
+        for text in r["samples"]:
+            for line in think_lines(text):
+                left, _, value = line.rpartition("=")
+                results[left].append(value)
+        stepwise = all(plurality(results[left]) in (None, value) for left, _, value in (s.rpartition("=") for s in steps))
+        c = by_level[level]
+        c["problems"] += 1
+        c["single"] += sum(a == gold for a in answers) / len(answers)
+        c["plurality"] += plurality(answers) == gold
+        c["stepwise"] += stepwise
+        c["someRight"] += gold in answers
+        for text, answer in zip(r["samples"], answers):
+            if answer == gold:
+                continue
+            lines = think_lines(text)
+            for i, step in enumerate(steps):
+                line = lines[i] if i < len(lines) else ""
+                if line != step:
+                    c["wrong"] += 1
+                    c["wrongResult"] += line.rpartition("=")[0] == step.rpartition("=")[0]
+                    break
+    for level, c in sorted(by_level.items()):
+        n = c["problems"]
+        print(
+            f"level {level}: {n} problems; single {c['single'] / n:.3f}, plurality of 16 {c['plurality'] / n:.3f}, "
+            f"step by step {c['stepwise'] / n:.3f}, some answer right {c['someRight'] / n:.3f}; "
+            f"first wrong step has a wrong result in {c['wrongResult'] / max(1, c['wrong']):.2f} of wrong answers"
+        )
+
+
+def synthesis(records, checkpoint: str) -> None:
+    from eval import Runner, load, messages_of, order_messages
+
+    model, bpe = load(checkpoint)
+    problems = [r for r in records if r["difficulty"] == 2][:60]
+    runner = Runner(model, bpe, 5)
+    rng = random.Random(3)
+    first = sum(arith.extract(r["samples"][0]) == r["answer"] for r in problems) / len(problems)
+    for k in (16, 1):
+        users = [arith.default_template(r["prompt"], order_messages(messages_of(r["samples"][:k]), rng)) for r in problems]
+        out = runner.generate(users)
+        accuracy = sum(arith.extract(text) == r["answer"] for (text, _), r in zip(out, problems)) / len(problems)
+        print(f"{checkpoint}: synthesis over {k} of its own answers {accuracy:.3f}; their first answer {first:.3f} ({len(problems)} training problems)")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["voting", "synthesis"])
+    parser.add_argument("--checkpoint", default="stage2w.pt")
+    args = parser.parse_args()
+    records = json.loads((RUN / "own-answers-worked.json").read_text())
+    voting(records) if args.what == "voting" else synthesis(records, args.checkpoint)
+
+
+if __name__ == "__main__":
+    main()
