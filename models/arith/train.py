@@ -331,24 +331,7 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
     eos_id = bpe.special["<|im_end|>"]
     eos_ids = [eos_id, bpe.special["<|endoftext|>"]]
     config = {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": c.vocab_size,
-        "hidden_size": c.hidden,
-        "intermediate_size": c.intermediate,
-        "num_hidden_layers": c.layers,
-        "num_attention_heads": c.heads,
-        "num_key_value_heads": c.kv_heads,
-        "head_dim": c.head_dim,
-        "hidden_act": "silu",
-        "max_position_embeddings": c.max_positions,
-        "rms_norm_eps": c.rms_eps,
-        "rope_theta": c.rope_theta,
-        "tie_word_embeddings": False,
-        "bos_token_id": None,
-        "eos_token_id": eos_id,
-        "pad_token_id": bpe.special["<|endoftext|>"],
-        "torch_dtype": "float32",
+        **tiny.llama_config(c, eos_id, bpe.special["<|endoftext|>"]),
         "pacore": {
             "description": "pacore-tiny: the embedded reasoning model of the arith task, trained by models/arith/train.py",
             "parameters": tiny.parameter_count(model),
@@ -359,23 +342,10 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
     }
     generation_config = {"eos_token_id": eos_ids, "pad_token_id": eos_ids[1], "do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": MAX_NEW_TOKENS}
     tokenizer_json = bpe.tokenizer_json()
-    tokenizer_config = {
-        "add_bos_token": False,
-        "add_eos_token": False,
-        "bos_token": None,
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-        "model_max_length": c.max_positions,
-        "clean_up_tokenization_spaces": False,
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "chat_template": tiny.CHAT_TEMPLATE,
-        "added_tokens_decoder": {
-            str(t["id"]): {k: v for k, v in t.items() if k != "id"} for t in tokenizer_json["added_tokens"]
-        },
-    }
+    tokenizer_config = tiny.tokenizer_config(tokenizer_json, c.max_positions)
 
     def write(name, data):
-        (OUT / name).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        tiny.write_json(OUT / name, data)
 
     write("config.json", config)
     write("generation_config.json", generation_config)
