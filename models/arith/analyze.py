@@ -3,6 +3,7 @@
 
     /usr/bin/python3 models/arith/analyze.py voting                  # seconds
     /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage2w.pt]   # ~1 min
+    /usr/bin/python3 models/arith/analyze.py heldout [--checkpoint stage2w.pt]     # ~2 min
 
 `voting` reads run/own-answers-worked.json (16 sampled answers per stage-2w training problem)
 and prints, per level: the mean single-sample accuracy, the plurality of 16, plurality taken
@@ -13,6 +14,11 @@ and the share of wrong answers whose first wrong step has the right operands but
 `synthesis` samples, at temperature 1, one synthesis answer over 16 and over 1 of those stored
 answers for the first 60 level-2 problems (problems the synthesis stage trained on), against
 the accuracy of their first stored answer.
+
+`heldout` has the model answer 100 held-out level-2 problems 16 times at temperature 1, then
+synthesize once over all 16 messages (one synthesis round, as in `[16]`) at temperature 1 and
+greedily; it prints the mean single-sample accuracy, the plurality of the 16, the synthesis, and
+how often the synthesis leaves a right plurality or mends a wrong one (~2 min).
 """
 
 from __future__ import annotations
@@ -93,11 +99,46 @@ def synthesis(records, checkpoint: str) -> None:
         print(f"{checkpoint}: synthesis over {k} of its own answers {accuracy:.3f}; their first answer {first:.3f} ({len(problems)} training problems)")
 
 
+def heldout(checkpoint: str) -> None:
+    import tiny
+    from eval import MAX_NEW, Runner, load, messages_of, order_messages
+
+    model, bpe = load(checkpoint)
+    problems = arith.generate(1, 100, "heldout", 2)
+    runner = Runner(model, bpe, 11)
+    answers = runner.generate([p["prompt"] for p in problems for _ in range(16)])
+    rng = random.Random(3)
+    users, truth = [], []
+    for i, p in enumerate(problems):
+        texts = [text for text, _ in answers[i * 16 : (i + 1) * 16]]
+        picks = [arith.extract(t) for t in texts]
+        truth.append((p["answer"], plurality(picks), sum(a == p["answer"] for a in picks) / 16))
+        users.append(arith.default_template(p["prompt"], order_messages(messages_of(texts), rng)))
+    prompts = [bpe.encode(tiny.chat_prompt(u)) for u in users]
+    n = len(problems)
+    single = sum(s for _, _, s in truth) / n
+    right = sum(gold == top for gold, top, _ in truth)
+    print(f"{checkpoint}: {n} held-out level-2 problems; single {single:.3f}, plurality of 16 {right / n:.3f}")
+    for temperature in (1.0, 0.0):
+        outputs = tiny.sample(model, prompts, runner.eos, MAX_NEW, temperature, runner.generator)
+        chosen = [arith.extract(bpe.decode(o)) for o in outputs]
+        accuracy = sum(c == gold for c, (gold, _, _) in zip(chosen, truth)) / n
+        left = sum(c != gold for c, (gold, top, _) in zip(chosen, truth) if top == gold)
+        mended = sum(c == gold for c, (gold, top, _) in zip(chosen, truth) if top != gold)
+        print(
+            f"  synthesis over 16 at temperature {temperature:g}: {accuracy:.3f}; leaves a right plurality "
+            f"in {left} of {right}, mends a wrong one in {mended} of {n - right}"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["voting", "synthesis"])
+    parser.add_argument("what", choices=["voting", "synthesis", "heldout"])
     parser.add_argument("--checkpoint", default="stage2w.pt")
     args = parser.parse_args()
+    if args.what == "heldout":
+        heldout(args.checkpoint)
+        return
     records = json.loads((RUN / "own-answers-worked.json").read_text())
     voting(records) if args.what == "voting" else synthesis(records, args.checkpoint)
 
