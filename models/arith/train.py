@@ -7,8 +7,8 @@ Run with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in t
     mkdir -p models/arith/run
     nohup /usr/bin/python3 models/arith/train.py > models/arith/run/train.log 2>&1 &
 
-Wall time on 2 shared CPU cores: about 90 minutes (stage 1 39, stage 1b 20, sampling 7, stage 2w
-22; `trainingWallSeconds` in config.json).
+Wall time on 2 shared CPU cores: about 2 h 15 min (stage 1 39, stage 1b 20, sampling 42, stage 2w
+35; `trainingWallSeconds` in config.json). `--sample-only` stops after the sampling.
 Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
 rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
 from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
@@ -20,10 +20,11 @@ Stages:
  1b. Worked solver: it continues on fresh problems, now writing a worked conclusion after
     `</think>` (the steps again, then `The answer is N.`; `arith.worked_solution`). That conclusion
     is what compaction keeps, so a synthesis prompt shows the steps of every reference.
- 2w. Synthesizer: it samples 16 worked answers of its own at temperature 1 for other training
-    problems and learns to answer pacore's `default` synthesis prompt built from 1–16 of their
-    compacted messages, drawn unfiltered, with the correct worked solution as target. Plain
-    problems are mixed in so that it keeps solving.
+ 2w. Synthesizer: it samples 16 worked answers of its own at temperature 1 for 3,500 other
+    training problems and learns to answer pacore's `default` synthesis prompt built from 1–16
+    of their compacted messages, with the correct worked solution as target: per problem two
+    sets drawn unfiltered and one drawn so that the plurality answer is wrong while some
+    reference is right. Plain problems are mixed in so that it keeps solving.
  3. Export: onnx-community layout in models/pacore-tiny/.
 
 An earlier synthesis stage (the first committed model) trained on final answers only (`The answer
@@ -72,10 +73,11 @@ STAGE1B_STEPS = int(os.environ.get("PACORE_TINY_STAGE1B_STEPS", "400"))
 STAGE1B_LR = 1e-3
 
 # Stage 2w: synthesis over worked messages, natural (unfiltered) reference sets, gold targets.
-STAGE2W_PROBLEMS = {2: 450, 3: 300}
+STAGE2W_PROBLEMS = {2: 2500, 3: 1000}
 SAMPLES_PER_PROBLEM = 16
-STAGE2W_SETS = 8
-STAGE2W_STEPS = int(os.environ.get("PACORE_TINY_STAGE2W_STEPS", "600"))
+STAGE2W_SETS = 2
+STAGE2W_HARD_SETS = 1
+STAGE2W_STEPS = int(os.environ.get("PACORE_TINY_STAGE2W_STEPS", "1000"))
 STAGE2W_LR = 6e-4
 STAGE2W_TOKENS = 6000
 STAGE2W_PLAIN = {1: 0.1, 2: 0.4, 3: 0.5, 4: 0.4, 5: 0.1}  # plain problems per synthesis set
@@ -237,27 +239,32 @@ def stage1b_pool(bpe: tiny.Bpe):
 
 
 def own_worked_answers(model, bpe: tiny.Bpe):
-    """SAMPLES_PER_PROBLEM worked answers at temperature 1 per stage-2w problem (cached)."""
+    """SAMPLES_PER_PROBLEM worked answers at temperature 1 per stage-2w problem, cached in
+    RUN/own-answers-worked.json after every chunk of problems; an interrupted sampling resumes at
+    the next chunk. Each chunk draws from its own generator, seeded by its position, so a resumed
+    sampling writes what an uninterrupted one would."""
     path = RUN / "own-answers-worked.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    records = json.loads(path.read_text()) if path.exists() else []
     problems = []
     for level, count in STAGE2W_PROBLEMS.items():
         problems += arith.generate(SEED + 400 + level, count, "train", level)
+    if len(records) >= len(problems):
+        return records
     eos = {bpe.special["<|im_end|>"], bpe.special["<|endoftext|>"]}
-    generator = torch.Generator().manual_seed(SEED + 4)
-    records = []
     chunk = 50
-    for start in range(0, len(problems), chunk):
+    for start in range(len(records), len(problems), chunk):
         part = problems[start : start + chunk]
+        generator = torch.Generator().manual_seed(SEED + 4 + start)
         prompts = [bpe.encode(tiny.chat_prompt(p["prompt"])) for p in part for _ in range(SAMPLES_PER_PROBLEM)]
         outputs = tiny.sample(model, prompts, eos, MAX_NEW_WORKED, 1.0, generator)
         for j, p in enumerate(part):
             texts = [bpe.decode(o) for o in outputs[j * SAMPLES_PER_PROBLEM : (j + 1) * SAMPLES_PER_PROBLEM]]
             records.append({**p, "samples": texts})
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(records))
+        tmp.replace(path)
         correct = sum(arith.extract(t) == r["answer"] for r in records for t in r["samples"])
         log(f"own worked answers: {len(records)}/{len(problems)} problems, accuracy so far {correct / (len(records) * SAMPLES_PER_PROBLEM):.3f}")
-    path.write_text(json.dumps(records))
     return records
 
 
@@ -267,30 +274,48 @@ def reference_count(rng: pyrandom.Random) -> int:
 
 
 def stage2w_pool(bpe: tiny.Bpe, records):
-    """Reference sets of 1–16 of the model's own worked messages, drawn from their natural
-    distribution (no filter: the synthesizer must learn to follow a right majority as well as to
-    leave a wrong one), each with the gold worked solution as target; plus plain problems so that
-    the model keeps solving (STAGE2W_PLAIN plain rows per set)."""
+    """Reference sets of 1–16 of the model's own worked messages, each with the gold worked
+    solution as target. Per problem, STAGE2W_SETS sets drawn from the natural distribution (the
+    synthesizer must learn to follow a right majority) and STAGE2W_HARD_SETS drawn so that the
+    plurality answer is wrong while some reference is right (PaCoRe's filter: the sets where
+    synthesis can beat voting), where such a set can be drawn. Plain problems are mixed in so
+    that the model keeps solving (STAGE2W_PLAIN plain rows per set)."""
     rng = pyrandom.Random(SEED + 5)
     synthesis = []
-    stats = {"problems": len(records), "sets": 0, "pluralityRight": 0, "anyRight": 0, "target": "gold worked solution"}
+    stats = {"problems": len(records), "sets": 0, "hardSets": 0, "pluralityRight": 0, "anyRight": 0, "target": "gold worked solution"}
+
+    def add(r, subset, answers):
+        tally = tally_lines(answers)
+        example = encode_example(bpe, arith.default_template(r["prompt"], subset), arith.worked_solution(r["expression"]))
+        if len(example[0]) > MODEL["max_positions"]:
+            stats["tooLong"] = stats.get("tooLong", 0) + 1
+            return
+        stats["sets"] += 1
+        stats["pluralityRight"] += bool(tally) and tally[0][0] == r["answer"]
+        stats["anyRight"] += r["answer"] in answers
+        synthesis.append(example)
+
     for r in records:
         messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
         if not messages:
             continue
+        answers_of = [arith.extract(m) for m in messages]
         for _ in range(STAGE2W_SETS):
             k = min(reference_count(rng), len(messages))
-            subset = [messages[i] for i in rng.sample(range(len(messages)), k)]
-            answers = [arith.extract(m) for m in subset]
-            tally = tally_lines(answers)
-            stats["sets"] += 1
-            stats["pluralityRight"] += bool(tally) and tally[0][0] == r["answer"]
-            stats["anyRight"] += r["answer"] in answers
-            example = encode_example(bpe, arith.default_template(r["prompt"], subset), arith.worked_solution(r["expression"]))
-            if len(example[0]) > MODEL["max_positions"]:
-                stats["tooLong"] = stats.get("tooLong", 0) + 1
-                continue
-            synthesis.append(example)
+            chosen = rng.sample(range(len(messages)), k)
+            add(r, [messages[i] for i in chosen], [answers_of[i] for i in chosen])
+        if r["answer"] not in answers_of or answers_of.count(r["answer"]) == len(answers_of):
+            continue
+        for _ in range(STAGE2W_HARD_SETS):
+            for _attempt in range(20):
+                k = min(max(2, reference_count(rng)), len(messages))
+                chosen = rng.sample(range(len(messages)), k)
+                answers = [answers_of[i] for i in chosen]
+                tally = tally_lines(answers)
+                if r["answer"] in answers and tally[0][0] != r["answer"]:
+                    stats["hardSets"] += 1
+                    add(r, [messages[i] for i in chosen], answers)
+                    break
     log("stage 2w data:", json.dumps(stats), "longest", max(len(s) for s, _ in synthesis))
     plain = []
     for level, share in STAGE2W_PLAIN.items():
@@ -427,6 +452,8 @@ def main():
         log(f"stage 1b pool {len(pool)} examples")
         timed("stage1b", lambda: train_loop("stage1b", model, pool, STAGE1B_STEPS, STAGE1_BATCH, STAGE1B_LR, SEED + 6))
     records = timed("sampling", lambda: own_worked_answers(model, bpe))
+    if "--sample-only" in sys.argv:
+        return
     pool, stats = stage2w_pool(bpe, records)
     log(f"stage 2w pool {len(pool)} examples")
     timed("stage2w", lambda: train_loop("stage2w", model, pool, STAGE2W_STEPS, 0, STAGE2W_LR, SEED + 7, STAGE2W_TOKENS))
