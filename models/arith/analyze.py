@@ -100,8 +100,7 @@ def synthesis(records, checkpoint: str) -> None:
 
 
 def heldout(checkpoint: str) -> None:
-    import tiny
-    from eval import MAX_NEW, Runner, load, messages_of, order_messages
+    from eval import Runner, load, messages_of, order_messages
 
     model, bpe = load(checkpoint)
     problems = arith.generate(1, 100, "heldout", 2)
@@ -114,14 +113,12 @@ def heldout(checkpoint: str) -> None:
         picks = [arith.extract(t) for t in texts]
         truth.append((p["answer"], plurality(picks), sum(a == p["answer"] for a in picks) / 16))
         users.append(arith.default_template(p["prompt"], order_messages(messages_of(texts), rng)))
-    prompts = [bpe.encode(tiny.chat_prompt(u)) for u in users]
     n = len(problems)
     single = sum(s for _, _, s in truth) / n
     right = sum(gold == top for gold, top, _ in truth)
     print(f"{checkpoint}: {n} held-out level-2 problems; single {single:.3f}, plurality of 16 {right / n:.3f}")
     for temperature in (1.0, 0.0):
-        outputs = tiny.sample(model, prompts, runner.eos, MAX_NEW, temperature, runner.generator)
-        chosen = [arith.extract(bpe.decode(o)) for o in outputs]
+        chosen = [arith.extract(text) for text, _ in runner.generate(users, temperature)]
         accuracy = sum(c == gold for c, (gold, _, _) in zip(chosen, truth)) / n
         left = sum(c != gold for c, (gold, top, _) in zip(chosen, truth) if top == gold)
         mended = sum(c == gold for c, (gold, top, _) in zip(chosen, truth) if top != gold)

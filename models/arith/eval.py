@@ -72,10 +72,10 @@ class Runner:
         self.eos = {bpe.special["<|im_end|>"], bpe.special["<|endoftext|>"]}
         self.generator = torch.Generator().manual_seed(seed)
 
-    def generate(self, users: list[str]) -> list[tuple[str, int]]:
-        """(text, completion tokens) of one temperature-1 sample per user turn."""
+    def generate(self, users: list[str], temperature: float = 1.0) -> list[tuple[str, int]]:
+        """(text, completion tokens) of one sample per user turn (temperature 0: greedy)."""
         prompts = [self.bpe.encode(tiny.chat_prompt(u)) for u in users]
-        outputs = tiny.sample(self.model, prompts, self.eos, MAX_NEW, 1.0, self.generator)
+        outputs = tiny.sample(self.model, prompts, self.eos, MAX_NEW, temperature, self.generator)
         return [(self.bpe.decode(o), len(o)) for o in outputs]
 
 

@@ -252,6 +252,7 @@ def own_worked_answers(model, bpe: tiny.Bpe):
         return records
     eos = {bpe.special["<|im_end|>"], bpe.special["<|endoftext|>"]}
     chunk = 50
+    correct = sum(arith.extract(t) == r["answer"] for r in records for t in r["samples"])
     for start in range(len(records), len(problems), chunk):
         part = problems[start : start + chunk]
         generator = torch.Generator().manual_seed(SEED + 4 + start)
@@ -260,10 +261,10 @@ def own_worked_answers(model, bpe: tiny.Bpe):
         for j, p in enumerate(part):
             texts = [bpe.decode(o) for o in outputs[j * SAMPLES_PER_PROBLEM : (j + 1) * SAMPLES_PER_PROBLEM]]
             records.append({**p, "samples": texts})
+            correct += sum(arith.extract(t) == p["answer"] for t in texts)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(records))
         tmp.replace(path)
-        correct = sum(arith.extract(t) == r["answer"] for r in records for t in r["samples"])
         log(f"own worked answers: {len(records)}/{len(problems)} problems, accuracy so far {correct / (len(records) * SAMPLES_PER_PROBLEM):.3f}")
     return records
 
