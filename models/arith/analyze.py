@@ -18,7 +18,10 @@ the accuracy of their first stored answer.
 `heldout` has the model answer 100 held-out level-2 problems 16 times at temperature 1, then
 synthesize once over all 16 messages (one synthesis round, as in `[16]`) at temperature 1 and
 greedily; it prints the mean single-sample accuracy, the plurality of the 16, the synthesis, and
-how often the synthesis leaves a right plurality or mends a wrong one (~2 min).
+how often the synthesis leaves a right plurality or mends a wrong one; and, for the `Check`
+lines of a checking synthesizer (stage 2c), how many it wrote, how often the step line after a
+check has the right result for its left-hand side, and how often a step copied without a check
+does (~3 min).
 """
 
 from __future__ import annotations
@@ -99,12 +102,42 @@ def synthesis(records, checkpoint: str) -> None:
         print(f"{checkpoint}: synthesis over {k} of its own answers {accuracy:.3f}; their first answer {first:.3f} ({len(problems)} training problems)")
 
 
+def step_value(left: str) -> int:
+    a, op, b = arith.parse_step(left)
+    return a + b if op == "+" else a - b if op == "-" else a * b
+
+
+def check_stats(texts: list[str]) -> str:
+    """Checks written, and the share of right step results after a check and without one."""
+    counts = collections.Counter()
+    for text in texts:
+        start, end = text.find("<think>"), text.find("</think>")
+        lines = text[start + 7 : end].strip().split("\n") if start >= 0 and end >= 0 else []
+        after_check = False
+        for line in lines:
+            if line.startswith("Check "):
+                counts["checks"] += 1
+                after_check = True
+                continue
+            left, _, value = line.rpartition("=")
+            if arith.STEP_RE.match(left) and arith.NUMBER_RE.fullmatch(value):
+                kind = "checked" if after_check else "copied"
+                counts[kind] += 1
+                counts[kind + "Right"] += str(step_value(left)) == value
+            after_check = False
+    share = lambda k: f"{counts[k + 'Right'] / counts[k]:.3f}" if counts[k] else "-"  # noqa: E731
+    return (
+        f"{counts['checks'] / len(texts):.2f} checks per synthesis; step right after a check {share('checked')} "
+        f"({counts['checked']}), without one {share('copied')} ({counts['copied']})"
+    )
+
+
 def heldout(checkpoint: str) -> None:
-    from eval import Runner, load, messages_of, order_messages
+    from eval import Runner, load, max_new_for, messages_of, order_messages
 
     model, bpe = load(checkpoint)
     problems = arith.generate(1, 100, "heldout", 2)
-    runner = Runner(model, bpe, 11)
+    runner = Runner(model, bpe, 11, max_new_for(checkpoint))
     answers = runner.generate([p["prompt"] for p in problems for _ in range(16)])
     rng = random.Random(3)
     users, truth = [], []
@@ -118,7 +151,8 @@ def heldout(checkpoint: str) -> None:
     right = sum(gold == top for gold, top, _ in truth)
     print(f"{checkpoint}: {n} held-out level-2 problems; single {single:.3f}, plurality of 16 {right / n:.3f}")
     for temperature in (1.0, 0.0):
-        chosen = [arith.extract(text) for text, _ in runner.generate(users, temperature)]
+        texts = [text for text, _ in runner.generate(users, temperature)]
+        chosen = [arith.extract(text) for text in texts]
         accuracy = sum(c == gold for c, (gold, _, _) in zip(chosen, truth)) / n
         left = sum(c != gold for c, (gold, top, _) in zip(chosen, truth) if top == gold)
         mended = sum(c == gold for c, (gold, top, _) in zip(chosen, truth) if top != gold)
@@ -126,6 +160,7 @@ def heldout(checkpoint: str) -> None:
             f"  synthesis over 16 at temperature {temperature:g}: {accuracy:.3f}; leaves a right plurality "
             f"in {left} of {right}, mends a wrong one in {mended} of {n - right}"
         )
+        print(f"    {check_stats(texts)}")
 
 
 def main():

@@ -256,3 +256,121 @@ def extract(text: str):
         return m[-1]
     m = NUMBER_RE.findall(body)
     return m[-1] if m else None
+
+
+# ----------------------------------------------------------------------------- checked synthesis
+
+
+STEP_RE = re.compile(r"^(-?\d+)([+*-])\(?(-?\d+)\)?$")
+
+
+def parse_step(left: str) -> tuple[int, str, int]:
+    """`a op b` of a step's left-hand side (`51-48`, `-12+35`, `10-(-9)`, `(-7)*3` never occurs)."""
+    m = STEP_RE.match(left)
+    assert m, left
+    return int(m.group(1)), m.group(2), int(m.group(3))
+
+
+def column_check(left: str) -> tuple[str, int]:
+    """A careful recomputation of one step, digit by digit from the right, and its value.
+
+    The step is first reduced to an operation on magnitudes (`48-51` is `-(51-48)`, `-12+35` is
+    `35-12`, `10-(-9)` is `10+9`), then worked in columns, each a one-digit fact the model is
+    nearly always right about (`6+9+0=15` carries 1; `11-8-0=3` borrowed 10, so the next column
+    subtracts 1; `4*8+5=37`). The result is the last column's value followed by the ones digits
+    of the others, last to first, without leading zeros:
+
+        Check 51-48: 11-8-0=3 5-4-1=0        -> 3
+        Check -(47*8): 7*8+0=56 4*8+5=37     -> -376
+    """
+    a, op, b = parse_step(left)
+    if op == "*":
+        x, y, o, negative = abs(a), b, "*", a < 0
+    else:
+        y_signed = b if op == "+" else -b
+        if a >= 0 and y_signed >= 0:
+            x, y, o, negative = a, y_signed, "+", False
+        elif a <= 0 and y_signed <= 0:
+            x, y, o, negative = -a, -y_signed, "+", True
+        else:
+            x, y = max(abs(a), abs(y_signed)), min(abs(a), abs(y_signed))
+            o = "-"
+            negative = x != y and (a < 0 if abs(a) > abs(y_signed) else y_signed < 0)
+    xs = [int(d) for d in reversed(str(x))]
+    ys = [int(d) for d in reversed(str(y))]
+    columns, values = [], []
+    carry = 0
+    if o == "*":
+        for d in xs:
+            s = d * y + carry
+            columns.append(f"{d}*{y}+{carry}={s}")
+            values.append(s)
+            carry = s // 10
+    else:
+        for i in range(max(len(xs), len(ys))):
+            dx = xs[i] if i < len(xs) else 0
+            dy = ys[i] if i < len(ys) else 0
+            if o == "+":
+                s = dx + dy + carry
+                columns.append(f"{dx}+{dy}+{carry}={s}")
+                carry = s // 10
+            else:
+                s = dx - dy - carry
+                if s < 0:
+                    s += 10
+                    columns.append(f"1{dx}-{dy}-{carry}={s}")
+                    carry = 1
+                else:
+                    columns.append(f"{dx}-{dy}-{carry}={s}")
+                    carry = 0
+            values.append(s)
+    digits = str(values[-1]) + "".join(str(v % 10) for v in reversed(values[:-1]))
+    magnitude = int(digits)
+    value = -magnitude if negative and magnitude else magnitude
+    canon = f"{x}{o}{y}"
+    if negative:
+        canon = f"-({canon})"
+    return f"Check {canon}: " + " ".join(columns), value
+
+
+def step_results(message: str) -> dict[str, str]:
+    """Left-hand side → result of each step line in a compacted message (its worked conclusion)."""
+    results = {}
+    for line in message.split("\n"):
+        left, eq, value = line.strip().rpartition("=")
+        if eq and STEP_RE.match(left) and NUMBER_RE.fullmatch(value):
+            results.setdefault(left, value)
+    return results
+
+
+def agreed(left: str, messages: list[str]) -> str | None:
+    """The result the references agree on for this step, or None if it is disputed: at least two
+    of them wrote the step, at least three quarters of those the same result, and they are at
+    least 40% of all references (a step only few references reached is no consensus)."""
+    found = [r[left] for r in (step_results(m) for m in messages) if left in r]
+    if not found:
+        return None
+    top = max(set(found), key=found.count)
+    count = found.count(top)
+    if count >= 2 and count >= 0.75 * len(found) and count >= 0.4 * len(messages):
+        return top
+    return None
+
+
+def checked_solution(expression: str, messages: list[str]) -> tuple[str, int]:
+    """The synthesis target of pacore-tiny: the gold steps, each copied where the references
+    agree on it and recomputed column by column (`column_check`) where they do not (or agree on
+    a wrong result); then the worked conclusion. Returns the text and the number of checks."""
+    steps, value = steps_of(expression)
+    think = []
+    checks = 0
+    for step in steps:
+        left, _, result = step.rpartition("=")
+        if agreed(left, messages) != result:
+            line, checked = column_check(left)
+            assert str(checked) == result, (step, line, checked)
+            think.append(line)
+            checks += 1
+        think.append(step)
+    worked = "\n".join(steps)
+    return "<think>\n" + "\n".join(think) + "\n</think>\n" + worked + "\n" + conclusion(value), checks

@@ -32,7 +32,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arith  # noqa: E402
 import tiny  # noqa: E402
-from train import MAX_NEW_WORKED as MAX_NEW, MODEL, RUN  # noqa: E402
+from train import MAX_NEW_CHECKED, MAX_NEW_WORKED, MODEL, RUN  # noqa: E402
+
+
+def max_new_for(checkpoint: str) -> int:
+    """Output budget: a checking synthesizer (stage 2c) writes longer answers."""
+    return MAX_NEW_CHECKED if Path(checkpoint).name.startswith("stage2c") else MAX_NEW_WORKED
 
 
 def log(*args):
@@ -66,8 +71,9 @@ def order_messages(messages: list[str], rng: pyrandom.Random) -> list[str]:
 
 
 class Runner:
-    def __init__(self, model, bpe, seed: int):
+    def __init__(self, model, bpe, seed: int, max_new: int = MAX_NEW_WORKED):
         self.model = model
+        self.max_new = max_new
         self.bpe = bpe
         self.eos = {bpe.special["<|im_end|>"], bpe.special["<|endoftext|>"]}
         self.generator = torch.Generator().manual_seed(seed)
@@ -75,7 +81,7 @@ class Runner:
     def generate(self, users: list[str], temperature: float = 1.0) -> list[tuple[str, int]]:
         """(text, completion tokens) of one sample per user turn (temperature 0: greedy)."""
         prompts = [self.bpe.encode(tiny.chat_prompt(u)) for u in users]
-        outputs = tiny.sample(self.model, prompts, self.eos, MAX_NEW, temperature, self.generator)
+        outputs = tiny.sample(self.model, prompts, self.eos, self.max_new, temperature, self.generator)
         return [(self.bpe.decode(o), len(o)) for o in outputs]
 
 

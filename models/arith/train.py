@@ -8,7 +8,8 @@ Run with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in t
     nohup /usr/bin/python3 models/arith/train.py > models/arith/run/train.log 2>&1 &
 
 Wall time on 2 shared CPU cores: about 2 h 15 min (stage 1 39, stage 1b 20, sampling 42, stage 2w
-35; `trainingWallSeconds` in config.json). `--sample-only` stops after the sampling.
+35; `trainingWallSeconds` in config.json). `--sample-only` stops after the sampling. `--checked`
+adds the experimental stage 2c (44 min) and exports it instead of stage 2w.
 Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
 rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
 from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
@@ -25,6 +26,10 @@ Stages:
     of their compacted messages, with the correct worked solution as target: per problem two
     sets drawn unfiltered and one drawn so that the plurality answer is wrong while some
     reference is right. Plain problems are mixed in so that it keeps solving.
+ 2c. (`--checked` only; an experiment that lost, models/arith/README.md item 9.) Synthesis that
+    copies the steps its references agree on and recomputes disputed ones column by column
+    (`arith.checked_solution`), on fresh sets of the own answers plus fresh problems with
+    simulated references (`simulated_messages`).
  3. Export: onnx-community layout in models/pacore-tiny/.
 
 An earlier synthesis stage (the first committed model) trained on final answers only (`The answer
@@ -81,15 +86,28 @@ STAGE2W_STEPS = int(os.environ.get("PACORE_TINY_STAGE2W_STEPS", "1000"))
 STAGE2W_LR = 6e-4
 STAGE2W_TOKENS = 6000
 STAGE2W_PLAIN = {1: 0.1, 2: 0.4, 3: 0.5, 4: 0.4, 5: 0.1}  # plain problems per synthesis set
+# Stage 2c: synthesis that checks what the references dispute (`arith.checked_solution`), from
+# stage 2w's weights, on fresh sets drawn from the same own answers.
+STAGE2C_STEPS = int(os.environ.get("PACORE_TINY_STAGE2C_STEPS", "1200"))
+STAGE2C_LR = 6e-4
+# Besides the own answers' sets, one set per fresh training problem with simulated references
+# (`simulated_messages`), so that no synthesis problem repeats and reading the references is the
+# only way to the target.
+STAGE2C_SIMULATED = {2: 9000, 3: 6000}
+# Stage 2c is an experiment, not part of the committed model (models/arith/README.md, item 9):
+# `train.py --checked` runs it after stage 2w and exports its checkpoint instead.
+CHECKED = "--checked" in sys.argv
 MAX_NEW_WORKED = 200
+MAX_NEW_CHECKED = 288  # a level-2 synthesis that checks every step takes up to ~270 tokens
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
-# worked solutions of levels 1–4 take at most ~165 tokens, and what is left of the 1,024-token
-# window holds 16 level-2 messages (~35 tokens each).
-MAX_NEW_TOKENS = 192
+# worked solutions of levels 1–4 take at most ~165 tokens (a checking synthesis up to ~270), and
+# what is left of the 1,024-token window holds 16 level-2 messages (~35 tokens each).
+MAX_NEW_TOKENS = 256 if CHECKED else 192
 
 if SMOKE:
     STAGE1B_POOL, STAGE1B_STEPS = 2000, 10
-    STAGE2W_PROBLEMS, STAGE2W_STEPS = {2: 10, 3: 10}, 10
+    STAGE2W_PROBLEMS, STAGE2W_STEPS, STAGE2C_STEPS = {2: 10, 3: 10}, 10, 10
+    STAGE2C_SIMULATED = {2: 20, 3: 20}
     MAX_NEW_WORKED = 60
 
 CHECKPOINT_EVERY = 50
@@ -274,23 +292,96 @@ def reference_count(rng: pyrandom.Random) -> int:
     return rng.choice([1, 2, 3, 4, 4, 4, 4, 6, 8, 12, 16, 16, 16, 16, rng.randint(2, 16)])
 
 
-def stage2w_pool(bpe: tiny.Bpe, records):
+# Step error rates of the stage-1b solver by the operation on magnitudes and the longer operand's
+# digits (measured on its sampled answers: `a+b` 2 digits 0.16, `a-b` 2 digits 0.45, ...).
+ERROR_RATES = {"+": {1: 0.02, 2: 0.14, 3: 0.33}, "-": {1: 0.06, 2: 0.45, 3: 0.7}, "*": {1: 0.005, 2: 0.07, 3: 0.6}}
+
+
+def slip(value: int, rng: pyrandom.Random) -> int:
+    """A wrong result like the solver's: mostly the tens digit off by one, then ±100, a units
+    slip, a tens digit off by more, rarely the sign."""
+    kind = rng.random()
+    sign = rng.choice([-1, 1])
+    if kind < 0.5:
+        delta = 10
+    elif kind < 0.6:
+        delta = 100
+    elif kind < 0.8:
+        delta = rng.randint(1, 9)
+    elif kind < 0.97:
+        delta = 10 * rng.randint(2, 9)
+    else:
+        return -value if value else 10
+    return value + sign * delta
+
+
+def simulated_messages(expression: str, k: int, rng: pyrandom.Random) -> list[str]:
+    """k worked messages for `expression` with the solver's kinds of slips. Slips repeat across
+    references the way the solver's do: each step (left-hand side) gets its own error rate (the
+    measured rate scaled by 0.2, 0.7 or 2) and a favourite wrong result that most of its slips
+    take. A slip carries into the later steps, as in a real answer."""
+    tree = arith.parse(expression)
+    habits: dict[str, tuple[float, int]] = {}
+
+    def habit(left: str, a: int, op: str, b: int, value: int):
+        if left not in habits:
+            magnitude_op = arith.column_check(left)[0].split(" ")[1]
+            kind = "*" if op == "*" else "-" if "-" in magnitude_op.strip("-()") else "+"
+            digits = len(str(max(abs(a), abs(b)))) if op != "*" else len(str(abs(a)))
+            rate = min(0.9, ERROR_RATES[kind].get(digits, 0.8) * rng.choice([0.2, 0.7, 2.0]))
+            habits[left] = (rate, slip(value, rng))
+        return habits[left]
+
+    def run(node, lines):
+        if node[0] == "num":
+            return node[1]
+        if node[0] == "group":
+            return run(node[1], lines)
+        a, b, op = run(node[2], lines), run(node[3], lines), node[1]
+        value = a + b if op == "+" else a - b if op == "-" else a * b
+        left = f"{a}{op}{f'({b})' if b < 0 else b}"
+        rate, favourite = habit(left, a, op, b, value)
+        if rng.random() < rate:
+            value = favourite if rng.random() < 0.6 else slip(value, rng)
+        lines.append(f"{left}={value}")
+        return value
+
+    messages = []
+    for _ in range(k):
+        lines: list[str] = []
+        value = run(tree, lines)
+        messages.append("\n" + "\n".join(lines) + "\n" + arith.conclusion(value))
+    return messages
+
+
+def stage2w_pool(bpe: tiny.Bpe, records, checked: bool = False):
     """Reference sets of 1–16 of the model's own worked messages, each with the gold worked
     solution as target. Per problem, STAGE2W_SETS sets drawn from the natural distribution (the
     synthesizer must learn to follow a right majority) and STAGE2W_HARD_SETS drawn so that the
     plurality answer is wrong while some reference is right (PaCoRe's filter: the sets where
     synthesis can beat voting), where such a set can be drawn. Plain problems are mixed in so
-    that the model keeps solving (STAGE2W_PLAIN plain rows per set)."""
-    rng = pyrandom.Random(SEED + 5)
+    that the model keeps solving (STAGE2W_PLAIN plain rows per set).
+
+    `checked` (stage 2c): the target copies the steps the references agree on and recomputes the
+    others column by column (`arith.checked_solution`); the sets and plain problems are drawn
+    afresh, and STAGE2C_SIMULATED fresh problems add one set each of simulated references."""
+    rng = pyrandom.Random(SEED + (9 if checked else 5))
     synthesis = []
-    stats = {"problems": len(records), "sets": 0, "hardSets": 0, "pluralityRight": 0, "anyRight": 0, "target": "gold worked solution"}
+    target = "gold steps, disputed ones checked column by column" if checked else "gold worked solution"
+    stats = {"problems": len(records), "sets": 0, "hardSets": 0, "pluralityRight": 0, "anyRight": 0, "target": target}
 
     def add(r, subset, answers):
         tally = tally_lines(answers)
-        example = encode_example(bpe, arith.default_template(r["prompt"], subset), arith.worked_solution(r["expression"]))
+        if checked:
+            completion, checks = arith.checked_solution(r["expression"], subset)
+        else:
+            completion, checks = arith.worked_solution(r["expression"]), 0
+        example = encode_example(bpe, arith.default_template(r["prompt"], subset), completion)
         if len(example[0]) > MODEL["max_positions"]:
             stats["tooLong"] = stats.get("tooLong", 0) + 1
             return
+        if checked:
+            stats["checks"] = stats.get("checks", 0) + checks
         stats["sets"] += 1
         stats["pluralityRight"] += bool(tally) and tally[0][0] == r["answer"]
         stats["anyRight"] += r["answer"] in answers
@@ -317,10 +408,17 @@ def stage2w_pool(bpe: tiny.Bpe, records):
                     stats["hardSets"] += 1
                     add(r, [messages[i] for i in chosen], answers)
                     break
-    log("stage 2w data:", json.dumps(stats), "longest", max(len(s) for s, _ in synthesis))
+    if checked:
+        own = stats["sets"]
+        for level, count in STAGE2C_SIMULATED.items():
+            for p in arith.generate(SEED + 700 + level, count, "train", level):
+                subset = simulated_messages(p["expression"], reference_count(rng), rng)
+                add(p, subset, [arith.extract(m) for m in subset])
+        stats["simulatedSets"] = stats["sets"] - own
+    log("stage 2c data:" if checked else "stage 2w data:", json.dumps(stats), "longest", max(len(s) for s, _ in synthesis))
     plain = []
     for level, share in STAGE2W_PLAIN.items():
-        for p in arith.generate(SEED + 500 + level, int(len(synthesis) * share) + 1, "train", level):
+        for p in arith.generate(SEED + (600 if checked else 500) + level, int(len(synthesis) * share) + 1, "train", level):
             plain.append(encode_example(bpe, p["prompt"], arith.worked_solution(p["expression"])))
     return synthesis + plain, stats
 
@@ -431,7 +529,7 @@ def main():
         # Rewrites models/pacore-tiny/ from the finished synthesis checkpoint.
         bpe = build_tokenizer()
         model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
-        model.load_state_dict(torch.load(RUN / "stage2w.pt")["model"])
+        model.load_state_dict(torch.load(RUN / ("stage2c.pt" if CHECKED else "stage2w.pt"))["model"])
         model.eval()
         stats = json.loads((OUT / "config.json").read_text())["pacore"]["stage2Data"]
         export(model, bpe, stats, wall)
@@ -458,6 +556,10 @@ def main():
     pool, stats = stage2w_pool(bpe, records)
     log(f"stage 2w pool {len(pool)} examples")
     timed("stage2w", lambda: train_loop("stage2w", model, pool, STAGE2W_STEPS, 0, STAGE2W_LR, SEED + 7, STAGE2W_TOKENS))
+    if CHECKED:
+        pool, stats = stage2w_pool(bpe, records, checked=True)
+        log(f"stage 2c pool {len(pool)} examples")
+        timed("stage2c", lambda: train_loop("stage2c", model, pool, STAGE2C_STEPS, 0, STAGE2C_LR, SEED + 8, STAGE2W_TOKENS))
     timed("export", lambda: export(model, bpe, stats, wall))
     log("wall seconds:", json.dumps(wall))
 
