@@ -102,11 +102,6 @@ def synthesis(records, checkpoint: str) -> None:
         print(f"{checkpoint}: synthesis over {k} of its own answers {accuracy:.3f}; their first answer {first:.3f} ({len(problems)} training problems)")
 
 
-def step_value(left: str) -> int:
-    a, op, b = arith.parse_step(left)
-    return a + b if op == "+" else a - b if op == "-" else a * b
-
-
 def check_stats(texts: list[str]) -> str:
     """Checks written, and the share of right step results after a check and without one."""
     counts = collections.Counter()
@@ -123,7 +118,7 @@ def check_stats(texts: list[str]) -> str:
             if arith.STEP_RE.match(left) and arith.NUMBER_RE.fullmatch(value):
                 kind = "checked" if after_check else "copied"
                 counts[kind] += 1
-                counts[kind + "Right"] += str(step_value(left)) == value
+                counts[kind + "Right"] += str(arith.apply(*arith.parse_step(left))) == value
             after_check = False
     share = lambda k: f"{counts[k + 'Right'] / counts[k]:.3f}" if counts[k] else "-"  # noqa: E731
     return (

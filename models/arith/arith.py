@@ -119,16 +119,30 @@ def render(node) -> str:
     return render(node[2]) + node[1] + render(node[3])
 
 
-def evaluate(node, steps: list[str]) -> int:
+def apply(a: int, op: str, b: int) -> int:
+    return a + b if op == "+" else a - b if op == "-" else a * b
+
+
+def step_left(a: int, op: str, b: int) -> str:
+    """A step's left-hand side; a negative right operand in parentheses (`10-(-9)`)."""
+    return f"{a}{op}{f'({b})' if b < 0 else b}"
+
+
+def evaluate(node, steps: list[str], alter=None) -> int:
+    """The value of `node`, appending its steps in post-order. `alter(left, a, op, b, value)`,
+    if given, returns the result written instead (simulated slips); it carries into later steps."""
     if node[0] == "num":
         return node[1]
     if node[0] == "group":
-        return evaluate(node[1], steps)
-    a = evaluate(node[2], steps)
-    b = evaluate(node[3], steps)
+        return evaluate(node[1], steps, alter)
+    a = evaluate(node[2], steps, alter)
+    b = evaluate(node[3], steps, alter)
     op = node[1]
-    value = a + b if op == "+" else a - b if op == "-" else a * b
-    steps.append(f"{a}{op}{f'({b})' if b < 0 else b}={value}")
+    value = apply(a, op, b)
+    left = step_left(a, op, b)
+    if alter is not None:
+        value = alter(left, a, op, b, value)
+    steps.append(f"{left}={value}")
     return value
 
 
@@ -271,6 +285,19 @@ def parse_step(left: str) -> tuple[int, str, int]:
     return int(m.group(1)), m.group(2), int(m.group(3))
 
 
+def magnitude_form(a: int, op: str, b: int) -> tuple[int, str, int, bool]:
+    """`a op b` as `±(x o y)` on magnitudes, x ≥ y when o is `-`: `48-51` → (51, "-", 48, True)."""
+    if op == "*":
+        return abs(a), "*", b, a < 0
+    y_signed = b if op == "+" else -b
+    if a >= 0 and y_signed >= 0:
+        return a, "+", y_signed, False
+    if a <= 0 and y_signed <= 0:
+        return -a, "+", -y_signed, True
+    x, y = max(abs(a), abs(y_signed)), min(abs(a), abs(y_signed))
+    return x, "-", y, x != y and (a < 0 if abs(a) > abs(y_signed) else y_signed < 0)
+
+
 def column_check(left: str) -> tuple[str, int]:
     """A careful recomputation of one step, digit by digit from the right, and its value.
 
@@ -283,19 +310,7 @@ def column_check(left: str) -> tuple[str, int]:
         Check 51-48: 11-8-0=3 5-4-1=0        -> 3
         Check -(47*8): 7*8+0=56 4*8+5=37     -> -376
     """
-    a, op, b = parse_step(left)
-    if op == "*":
-        x, y, o, negative = abs(a), b, "*", a < 0
-    else:
-        y_signed = b if op == "+" else -b
-        if a >= 0 and y_signed >= 0:
-            x, y, o, negative = a, y_signed, "+", False
-        elif a <= 0 and y_signed <= 0:
-            x, y, o, negative = -a, -y_signed, "+", True
-        else:
-            x, y = max(abs(a), abs(y_signed)), min(abs(a), abs(y_signed))
-            o = "-"
-            negative = x != y and (a < 0 if abs(a) > abs(y_signed) else y_signed < 0)
+    x, o, y, negative = magnitude_form(*parse_step(left))
     xs = [int(d) for d in reversed(str(x))]
     ys = [int(d) for d in reversed(str(y))]
     columns, values = [], []
@@ -343,16 +358,16 @@ def step_results(message: str) -> dict[str, str]:
     return results
 
 
-def agreed(left: str, messages: list[str]) -> str | None:
-    """The result the references agree on for this step, or None if it is disputed: at least two
-    of them wrote the step, at least three quarters of those the same result, and they are at
-    least 40% of all references (a step only few references reached is no consensus)."""
-    found = [r[left] for r in (step_results(m) for m in messages) if left in r]
+def agreed(left: str, references: list[dict[str, str]]) -> str | None:
+    """The result the references (their `step_results`) agree on for this step, or None if it is
+    disputed: at least two of them wrote the step, at least three quarters of those the same
+    result, and they are at least 40% of all references (a step few reached is no consensus)."""
+    found = [r[left] for r in references if left in r]
     if not found:
         return None
     top = max(set(found), key=found.count)
     count = found.count(top)
-    if count >= 2 and count >= 0.75 * len(found) and count >= 0.4 * len(messages):
+    if count >= 2 and count >= 0.75 * len(found) and count >= 0.4 * len(references):
         return top
     return None
 
@@ -362,11 +377,12 @@ def checked_solution(expression: str, messages: list[str]) -> tuple[str, int]:
     agree on it and recomputed column by column (`column_check`) where they do not (or agree on
     a wrong result); then the worked conclusion. Returns the text and the number of checks."""
     steps, value = steps_of(expression)
+    references = [step_results(m) for m in messages]
     think = []
     checks = 0
     for step in steps:
         left, _, result = step.rpartition("=")
-        if agreed(left, messages) != result:
+        if agreed(left, references) != result:
             line, checked = column_check(left)
             assert str(checked) == result, (step, line, checked)
             think.append(line)

@@ -323,33 +323,21 @@ def simulated_messages(expression: str, k: int, rng: pyrandom.Random) -> list[st
     tree = arith.parse(expression)
     habits: dict[str, tuple[float, int]] = {}
 
-    def habit(left: str, a: int, op: str, b: int, value: int):
+    def alter(left: str, a: int, op: str, b: int, value: int) -> int:
         if left not in habits:
-            magnitude_op = arith.column_check(left)[0].split(" ")[1]
-            kind = "*" if op == "*" else "-" if "-" in magnitude_op.strip("-()") else "+"
-            digits = len(str(max(abs(a), abs(b)))) if op != "*" else len(str(abs(a)))
+            _, kind, _, _ = arith.magnitude_form(a, op, b)
+            digits = len(str(abs(a) if op == "*" else max(abs(a), abs(b))))
             rate = min(0.9, ERROR_RATES[kind].get(digits, 0.8) * rng.choice([0.2, 0.7, 2.0]))
             habits[left] = (rate, slip(value, rng))
-        return habits[left]
-
-    def run(node, lines):
-        if node[0] == "num":
-            return node[1]
-        if node[0] == "group":
-            return run(node[1], lines)
-        a, b, op = run(node[2], lines), run(node[3], lines), node[1]
-        value = a + b if op == "+" else a - b if op == "-" else a * b
-        left = f"{a}{op}{f'({b})' if b < 0 else b}"
-        rate, favourite = habit(left, a, op, b, value)
+        rate, favourite = habits[left]
         if rng.random() < rate:
-            value = favourite if rng.random() < 0.6 else slip(value, rng)
-        lines.append(f"{left}={value}")
+            return favourite if rng.random() < 0.6 else slip(value, rng)
         return value
 
     messages = []
     for _ in range(k):
         lines: list[str] = []
-        value = run(tree, lines)
+        value = arith.evaluate(tree, lines, alter)
         messages.append("\n" + "\n".join(lines) + "\n" + arith.conclusion(value))
     return messages
 
