@@ -5,17 +5,18 @@
     /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage2w.pt]   # ~1 min
     /usr/bin/python3 models/arith/analyze.py heldout [--checkpoint stage2w.pt]     # ~2 min
 
-`voting` reads run/own-answers-worked.json (16 sampled answers per stage-2w training problem)
+`voting` reads run/own-answers-worked.json (16 sampled answers per stage-2w training problem;
+`--answers own-answers-column.json`: stage 4's, from the column solver)
 and prints, per level: the mean single-sample accuracy, the plurality of 16, plurality taken
 step by step (each gold step's left-hand side looked up among the answers' steps, the most
 frequent result taken; a step no answer wrote counts as right), whether some answer is right,
 and the share of wrong answers whose first wrong step has the right operands but a wrong result.
 
 `synthesis` samples, at temperature 1, one synthesis answer over 16 and over 1 of those stored
-answers for the first 60 level-2 problems (problems the synthesis stage trained on), against
+answers for the first 60 problems of the first level stored (problems the synthesis stage trained on), against
 the accuracy of their first stored answer.
 
-`heldout` has the model answer 100 held-out level-2 problems 16 times at temperature 1, then
+`heldout` has the model answer 100 held-out level-2 problems (`--count`, `--difficulty`) 16 times at temperature 1, then
 synthesize once over all 16 messages (one synthesis round, as in `[16]`) at temperature 1 and
 greedily; it prints the mean single-sample accuracy, the plurality of the 16, the synthesis, and
 how often the synthesis leaves a right plurality or mends a wrong one; and, for the `Check`
@@ -39,10 +40,12 @@ from train import RUN  # noqa: E402
 
 
 def think_lines(text: str) -> list[str]:
+    """The step lines (`a op b=c`) inside `<think>`, without column or check lines."""
     start, end = text.find("<think>"), text.find("</think>")
     if start < 0 or end < 0:
         return []
-    return [line for line in text[start + 7 : end].strip().split("\n") if "=" in line]
+    lines = text[start + 7 : end].strip().split("\n")
+    return [line for line in lines if arith.STEP_RE.match(line.rpartition("=")[0])]
 
 
 def plurality(values: list):
@@ -88,11 +91,11 @@ def voting(records) -> None:
 
 
 def synthesis(records, checkpoint: str) -> None:
-    from eval import Runner, load, messages_of, order_messages
+    from eval import Runner, load, max_new_for, messages_of, order_messages
 
     model, bpe = load(checkpoint)
-    problems = [r for r in records if r["difficulty"] == 2][:60]
-    runner = Runner(model, bpe, 5)
+    problems = [r for r in records if r["difficulty"] == records[0]["difficulty"]][:60]
+    runner = Runner(model, bpe, 5, max_new_for(checkpoint))
     rng = random.Random(3)
     first = sum(arith.extract(r["samples"][0]) == r["answer"] for r in problems) / len(problems)
     for k in (16, 1):
@@ -127,11 +130,11 @@ def check_stats(texts: list[str]) -> str:
     )
 
 
-def heldout(checkpoint: str) -> None:
+def heldout(checkpoint: str, count: int, level: int) -> None:
     from eval import Runner, load, max_new_for, messages_of, order_messages
 
     model, bpe = load(checkpoint)
-    problems = arith.generate(1, 100, "heldout", 2)
+    problems = arith.generate(1, count, "heldout", level)
     runner = Runner(model, bpe, 11, max_new_for(checkpoint))
     answers = runner.generate([p["prompt"] for p in problems for _ in range(16)])
     rng = random.Random(3)
@@ -144,7 +147,7 @@ def heldout(checkpoint: str) -> None:
     n = len(problems)
     single = sum(s for _, _, s in truth) / n
     right = sum(gold == top for gold, top, _ in truth)
-    print(f"{checkpoint}: {n} held-out level-2 problems; single {single:.3f}, plurality of 16 {right / n:.3f}")
+    print(f"{checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}")
     for temperature in (1.0, 0.0):
         texts = [text for text, _ in runner.generate(users, temperature)]
         chosen = [arith.extract(text) for text in texts]
@@ -162,11 +165,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["voting", "synthesis", "heldout"])
     parser.add_argument("--checkpoint", default="stage2w.pt")
+    parser.add_argument("--answers", default="own-answers-worked.json", help="stored own answers (own-answers-column.json: stage 3's)")
+    parser.add_argument("--count", type=int, default=100, help="heldout: problems")
+    parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY, help="heldout: level")
     args = parser.parse_args()
     if args.what == "heldout":
-        heldout(args.checkpoint)
+        heldout(args.checkpoint, args.count, args.difficulty)
         return
-    records = json.loads((RUN / "own-answers-worked.json").read_text())
+    records = json.loads((RUN / args.answers).read_text())
     voting(records) if args.what == "voting" else synthesis(records, args.checkpoint)
 
 

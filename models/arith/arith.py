@@ -239,6 +239,38 @@ def worked_solution(expression: str) -> str:
     return "<think>\n" + worked + "\n</think>\n" + worked + "\n" + conclusion(value)
 
 
+def column_line(left: str) -> str:
+    """A step worked digit by digit (`column_check` without its `Check` word), after the step's
+    left-hand side as the expression has it, so that the operands are copied in their natural
+    order before they are reordered: `87-581: -(581-87): 11-7-0=4 18-8-1=9 5-0-1=4`;
+    `83*7: 3*7+0=21 8*7+2=58` when nothing is reordered."""
+    line, _ = column_check(left)
+    canon, _, columns = line[len("Check ") :].partition(": ")
+    return f"{left}: {columns}" if canon == left else f"{left}: {canon}: {columns}"
+
+
+def column_solution(expression: str, check_lines: bool = False) -> str:
+    """pacore-tiny's answer to a problem: each step worked in columns (`column_line`) and then
+    written whole, inside `<think>…</think>`; then the short conclusion, which is all that
+    compaction keeps. Working in one-digit facts makes a slip rare and random rather than a
+    habit of the step (so that voting and synthesis have something to aggregate).
+
+    `check_lines`: the first form the model learned (stage 3a), `column_check`'s line as it is;
+    it reorders the operands before copying them, and misread them far more often."""
+    steps, value = steps_of(expression)
+    think = []
+    for step in steps:
+        left = step.rpartition("=")[0]
+        think += [column_check(left)[0] if check_lines else column_line(left), step]
+    return "<think>\n" + "\n".join(think) + "\n</think>\n" + conclusion(value)
+
+
+def vote_solution(value) -> str:
+    """pacore-tiny's synthesis answer: it reads the references' answers and states the one it
+    takes, with nothing to work out inside `<think>` (models/arith/README.md says why)."""
+    return "<think>\n</think>\n" + conclusion(value)
+
+
 def compact(text: str) -> str:
     """pacore's compaction: everything after the last `</think>`, else the whole text."""
     end = text.rfind("</think>")

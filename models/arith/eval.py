@@ -32,12 +32,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arith  # noqa: E402
 import tiny  # noqa: E402
-from train import MAX_NEW_CHECKED, MAX_NEW_WORKED, MODEL, RUN  # noqa: E402
+from train import MAX_NEW_CHECKED, MAX_NEW_COLUMNS, MAX_NEW_WORKED, MODEL, RUN  # noqa: E402
 
 
 def max_new_for(checkpoint: str) -> int:
-    """Output budget: a checking synthesizer (stage 2c) writes longer answers."""
-    return MAX_NEW_CHECKED if Path(checkpoint).name.startswith("stage2c") else MAX_NEW_WORKED
+    """Output budget: a checking synthesizer (stage 2c) and a column solver (stages 3–4) write
+    longer answers than the worked solver."""
+    name = Path(checkpoint).name
+    if name.startswith(("stage3", "stage4")):
+        return MAX_NEW_COLUMNS
+    return MAX_NEW_CHECKED if name.startswith("stage2c") else MAX_NEW_WORKED
 
 
 def log(*args):
@@ -99,9 +103,9 @@ def synthesis_round(runner: Runner, problems, message_sets, count: int, rng):
     return [out[i * count : (i + 1) * count] for i in range(len(problems))]
 
 
-def evaluate(model, bpe, level: int, count: int, seed: int, samples: int = 24) -> dict:
+def evaluate(model, bpe, level: int, count: int, seed: int, samples: int = 24, max_new: int = MAX_NEW_WORKED) -> dict:
     problems = arith.generate(seed, count, "heldout", level)
-    runner = Runner(model, bpe, 1000 + seed)
+    runner = Runner(model, bpe, 1000 + seed, max_new)
     rng = pyrandom.Random(seed)
     t0 = time.time()
     first = runner.generate([p["prompt"] for p in problems for _ in range(samples)])
@@ -192,7 +196,7 @@ def main():
         levels = [int(x) for x in args.levels.split(",")]
         print(json.dumps(single_by_level(model, bpe, levels, args.count, args.seed, args.samples)))
         return
-    result = evaluate(model, bpe, args.difficulty, args.count, args.seed, args.samples)
+    result = evaluate(model, bpe, args.difficulty, args.count, args.seed, args.samples, max_new_for(args.checkpoint))
     result["checkpoint"] = args.checkpoint
     path = RUN / f"eval-L{args.difficulty}-{Path(args.checkpoint).stem}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")

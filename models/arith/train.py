@@ -8,8 +8,10 @@ Run with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in t
     nohup /usr/bin/python3 models/arith/train.py > models/arith/run/train.log 2>&1 &
 
 Wall time on 2 shared CPU cores: about 2 h 15 min (stage 1 39, stage 1b 20, sampling 42, stage 2w
-35; `trainingWallSeconds` in config.json). `--sample-only` stops after the sampling. `--checked`
-adds the experimental stage 2c (44 min) and exports it instead of stage 2w.
+35; `trainingWallSeconds` in config.json). `--sample-only` stops after the sampling. Two
+experiments that did not replace the committed model run on from its stages: `--checked` adds
+stage 2c (44 min) and exports it instead of stage 2w; `--columns` adds stages 2c, 3 and 4 (about
+2 h 10 min more) and exports stage 4.
 Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
 rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
 from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
@@ -26,15 +28,16 @@ Stages:
     of their compacted messages, with the correct worked solution as target: per problem two
     sets drawn unfiltered and one drawn so that the plurality answer is wrong while some
     reference is right. Plain problems are mixed in so that it keeps solving.
- 2c. (`--checked` only; an experiment that lost, models/arith/README.md item 9.) Synthesis that
-    copies the steps its references agree on and recomputes disputed ones column by column
-    (`arith.checked_solution`), on fresh sets of the own answers plus fresh problems with
-    simulated references (`simulated_messages`).
- 3. Export: onnx-community layout in models/pacore-tiny/.
-
-An earlier synthesis stage (the first committed model) trained on final answers only (`The answer
-is N.` as the message) with a `Check N:` target; it lost to a single sample. models/arith/README.md
-has its numbers and what changed.
+ 2c. (`--checked`, `--columns`; README item 9.) Synthesis that copies the steps its references
+    agree on and recomputes disputed ones column by column (`arith.checked_solution`), on fresh
+    sets of the own answers plus fresh problems with simulated references (`simulated_messages`).
+ 3. (`--columns`; README item 10.) Column solver, from stage 2c's weights, in three parts
+    (STAGE3_PARTS): every step worked digit by digit before it is written whole
+    (`arith.column_solution`), then the short conclusion, on fresh problems of levels 1–6.
+ 4. (`--columns`.) Vote synthesis: 16 column answers of its own at temperature 1 for 400
+    training problems of levels 5 and 6; pacore's `default` prompt over 1–16 of their compacted
+    messages (`The answer is N.`), the correct answer as target (`arith.vote_solution`).
+ 5. Export: onnx-community layout in models/pacore-tiny/.
 """
 
 from __future__ import annotations
@@ -94,21 +97,45 @@ STAGE2C_LR = 6e-4
 # (`simulated_messages`), so that no synthesis problem repeats and reading the references is the
 # only way to the target.
 STAGE2C_SIMULATED = {2: 9000, 3: 6000}
-# Stage 2c is an experiment, not part of the committed model (models/arith/README.md, item 9):
-# `train.py --checked` runs it after stage 2w and exports its checkpoint instead.
-CHECKED = "--checked" in sys.argv
 MAX_NEW_WORKED = 200
 MAX_NEW_CHECKED = 288  # a level-2 synthesis that checks every step takes up to ~270 tokens
+
+# Stage 3: the column solver (`arith.column_solution`), from stage 2c's weights, in three parts:
+# (name, first form of the column lines, level shares, pool seed offset, steps, peak lr, batch
+# seed offset). Each part draws a pool of STAGE3_POOL fresh training problems.
+STAGE3_POOL = 60_000
+STAGE3_LEVELS = {1: 0.05, 2: 0.2, 3: 0.25, 4: 0.25, 5: 0.15, 6: 0.1}
+STAGE3_PARTS = [
+    ("stage3a", True, STAGE3_LEVELS, 800, 600, 1e-3, 10),
+    ("stage3b", False, STAGE3_LEVELS, 800, 500, 1e-3, 10),
+    ("stage3c", False, {2: 0.1, 3: 0.2, 4: 0.3, 5: 0.25, 6: 0.15}, 850, 600, 6e-4, 11),
+]
+# Stage 4: vote synthesis (`arith.vote_solution`) over sets of the column solver's own answers.
+STAGE4_PROBLEMS = {5: 250, 6: 150}
+STAGE4_SETS = 4
+STAGE4_STEPS = int(os.environ.get("PACORE_TINY_STAGE4_STEPS", "400"))
+STAGE4_LR = 5e-4
+STAGE4_PLAIN = {3: 0.1, 4: 0.2, 5: 0.3, 6: 0.2}  # plain problems per synthesis set
+# Column solutions of levels 1–6 take at most ~420 tokens (level 4 ~300, level 5 ~360).
+MAX_NEW_COLUMNS = 448
+# Experiments, not part of the committed model (models/arith/README.md, items 9 and 10):
+# `--checked` runs stage 2c after stage 2w and exports it; `--columns` runs stages 2c, 3 and 4
+# and exports stage 4.
+CHECKED = "--checked" in sys.argv
+COLUMNS = "--columns" in sys.argv
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
 # worked solutions of levels 1–4 take at most ~165 tokens (a checking synthesis up to ~270), and
 # what is left of the 1,024-token window holds 16 level-2 messages (~35 tokens each).
-MAX_NEW_TOKENS = 256 if CHECKED else 192
+MAX_NEW_TOKENS = MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
 
 if SMOKE:
     STAGE1B_POOL, STAGE1B_STEPS = 2000, 10
     STAGE2W_PROBLEMS, STAGE2W_STEPS, STAGE2C_STEPS = {2: 10, 3: 10}, 10, 10
     STAGE2C_SIMULATED = {2: 20, 3: 20}
     MAX_NEW_WORKED = 60
+    STAGE3_POOL = 2000
+    STAGE3_PARTS = [(name, check, levels, seed, 10, lr, batch) for name, check, levels, seed, _, lr, batch in STAGE3_PARTS]
+    STAGE4_PROBLEMS, STAGE4_STEPS, MAX_NEW_COLUMNS = {4: 10, 5: 10}, 10, 60
 
 CHECKPOINT_EVERY = 50
 
@@ -256,16 +283,13 @@ def stage1b_pool(bpe: tiny.Bpe):
 # ----------------------------------------------------------------------------- stage 2 data
 
 
-def own_worked_answers(model, bpe: tiny.Bpe):
-    """SAMPLES_PER_PROBLEM worked answers at temperature 1 per stage-2w problem, cached in
-    RUN/own-answers-worked.json after every chunk of problems; an interrupted sampling resumes at
-    the next chunk. Each chunk draws from its own generator, seeded by its position, so a resumed
-    sampling writes what an uninterrupted one would."""
-    path = RUN / "own-answers-worked.json"
+def own_answers(model, bpe: tiny.Bpe, name: str, problems: list, seed: int, max_new: int):
+    """SAMPLES_PER_PROBLEM answers of the model at temperature 1 per problem, cached in
+    RUN/own-answers-{name}.json after every chunk of problems; an interrupted sampling resumes at
+    the next chunk. Each chunk draws from its own generator, seeded by `seed` and its position,
+    so a resumed sampling writes what an uninterrupted one would."""
+    path = RUN / f"own-answers-{name}.json"
     records = json.loads(path.read_text()) if path.exists() else []
-    problems = []
-    for level, count in STAGE2W_PROBLEMS.items():
-        problems += arith.generate(SEED + 400 + level, count, "train", level)
     if len(records) >= len(problems):
         return records
     eos = {bpe.special["<|im_end|>"], bpe.special["<|endoftext|>"]}
@@ -273,9 +297,9 @@ def own_worked_answers(model, bpe: tiny.Bpe):
     correct = sum(arith.extract(t) == r["answer"] for r in records for t in r["samples"])
     for start in range(len(records), len(problems), chunk):
         part = problems[start : start + chunk]
-        generator = torch.Generator().manual_seed(SEED + 4 + start)
+        generator = torch.Generator().manual_seed(seed + start)
         prompts = [bpe.encode(tiny.chat_prompt(p["prompt"])) for p in part for _ in range(SAMPLES_PER_PROBLEM)]
-        outputs = tiny.sample(model, prompts, eos, MAX_NEW_WORKED, 1.0, generator)
+        outputs = tiny.sample(model, prompts, eos, max_new, 1.0, generator)
         for j, p in enumerate(part):
             texts = [bpe.decode(o) for o in outputs[j * SAMPLES_PER_PROBLEM : (j + 1) * SAMPLES_PER_PROBLEM]]
             records.append({**p, "samples": texts})
@@ -283,8 +307,18 @@ def own_worked_answers(model, bpe: tiny.Bpe):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(records))
         tmp.replace(path)
-        log(f"own worked answers: {len(records)}/{len(problems)} problems, accuracy so far {correct / (len(records) * SAMPLES_PER_PROBLEM):.3f}")
+        log(f"own {name} answers: {len(records)}/{len(problems)} problems, accuracy so far {correct / (len(records) * SAMPLES_PER_PROBLEM):.3f}")
     return records
+
+
+def train_problems(counts: dict, seed_offset: int) -> list:
+    """`count` training problems per level, level by level, drawn with seed SEED + offset + level."""
+    return [p for level, count in counts.items() for p in arith.generate(SEED + seed_offset + level, count, "train", level)]
+
+
+def own_worked_answers(model, bpe: tiny.Bpe):
+    """Stage 2w's references: worked answers for STAGE2W_PROBLEMS (run/own-answers-worked.json)."""
+    return own_answers(model, bpe, "worked", train_problems(STAGE2W_PROBLEMS, 400), SEED + 4, MAX_NEW_WORKED)
 
 
 def reference_count(rng: pyrandom.Random) -> int:
@@ -411,6 +445,54 @@ def stage2w_pool(bpe: tiny.Bpe, records, checked: bool = False):
     return synthesis + plain, stats
 
 
+# ----------------------------------------------------------------------------- stages 3 and 4
+
+
+def stage3_pool(bpe: tiny.Bpe, check_lines: bool, levels: dict, seed_offset: int):
+    pool = []
+    for level, share in levels.items():
+        for p in arith.generate(SEED + seed_offset + level, int(STAGE3_POOL * share), "train", level):
+            pool.append(encode_example(bpe, p["prompt"], arith.column_solution(p["expression"], check_lines)))
+    return pool
+
+
+def own_column_answers(model, bpe: tiny.Bpe):
+    """Stage 4's references: column answers for STAGE4_PROBLEMS (run/own-answers-column.json)."""
+    return own_answers(model, bpe, "column", train_problems(STAGE4_PROBLEMS, 1400), SEED + 14, MAX_NEW_COLUMNS)
+
+
+def stage4_pool(bpe: tiny.Bpe, records):
+    """STAGE4_SETS sets of 1–16 of the model's own compacted answers per problem, drawn from the
+    natural distribution, each with the correct answer as target (`arith.vote_solution`). A set
+    with no right reference is left out: nothing in it leads to the target, and training on it
+    would teach the model to name numbers no reference gave. The paper's filter (sets whose
+    majority is wrong) is not applied: with nothing to check inside `<think>`, such a set teaches
+    a synthesizer only to trust the majority less (models/arith/README.md, item 10). Plain
+    problems (column solutions) are mixed in so that the model keeps solving."""
+    rng = pyrandom.Random(SEED + 15)
+    synthesis = []
+    stats = {"problems": len(records), "sets": 0, "pluralityRight": 0, "noRightReference": 0, "target": "the correct answer, nothing inside <think>"}
+    for r in records:
+        messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
+        answers_of = [arith.extract(m) for m in messages]
+        for _ in range(STAGE4_SETS):
+            k = min(reference_count(rng), len(messages))
+            chosen = rng.sample(range(len(messages)), k)
+            answers = [answers_of[i] for i in chosen]
+            if r["answer"] not in answers:
+                stats["noRightReference"] += 1
+                continue
+            stats["sets"] += 1
+            stats["pluralityRight"] += tally_lines(answers)[0][0] == r["answer"]
+            synthesis.append(encode_example(bpe, arith.default_template(r["prompt"], [messages[i] for i in chosen]), arith.vote_solution(r["answer"])))
+    log("stage 4 data:", json.dumps(stats))
+    plain = []
+    for level, share in STAGE4_PLAIN.items():
+        for p in arith.generate(SEED + 1500 + level, int(len(synthesis) * share), "train", level):
+            plain.append(encode_example(bpe, p["prompt"], arith.column_solution(p["expression"])))
+    return synthesis + plain, stats
+
+
 # ----------------------------------------------------------------------------- export
 
 
@@ -517,7 +599,8 @@ def main():
         # Rewrites models/pacore-tiny/ from the finished synthesis checkpoint.
         bpe = build_tokenizer()
         model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
-        model.load_state_dict(torch.load(RUN / ("stage2c.pt" if CHECKED else "stage2w.pt"))["model"])
+        last = "stage4.pt" if COLUMNS else "stage2c.pt" if CHECKED else "stage2w.pt"
+        model.load_state_dict(torch.load(RUN / last)["model"])
         model.eval()
         stats = json.loads((OUT / "config.json").read_text())["pacore"]["stage2Data"]
         export(model, bpe, stats, wall)
@@ -539,15 +622,27 @@ def main():
         log(f"stage 1b pool {len(pool)} examples")
         timed("stage1b", lambda: train_loop("stage1b", model, pool, STAGE1B_STEPS, STAGE1_BATCH, STAGE1B_LR, SEED + 6))
     records = timed("sampling", lambda: own_worked_answers(model, bpe))
-    if "--sample-only" in sys.argv:
+    if "--sample-only" in sys.argv and not COLUMNS:
         return
     pool, stats = stage2w_pool(bpe, records)
     log(f"stage 2w pool {len(pool)} examples")
     timed("stage2w", lambda: train_loop("stage2w", model, pool, STAGE2W_STEPS, 0, STAGE2W_LR, SEED + 7, STAGE2W_TOKENS))
-    if CHECKED:
+    if CHECKED or (COLUMNS and not finished("stage2c", STAGE2C_STEPS, model)):
         pool, stats = stage2w_pool(bpe, records, checked=True)
         log(f"stage 2c pool {len(pool)} examples")
         timed("stage2c", lambda: train_loop("stage2c", model, pool, STAGE2C_STEPS, 0, STAGE2C_LR, SEED + 8, STAGE2W_TOKENS))
+    if COLUMNS:
+        for name, check_lines, levels, seed_offset, steps, lr, batch_seed in STAGE3_PARTS:
+            if not finished(name, steps, model):
+                pool = timed(f"{name}_data", lambda: stage3_pool(bpe, check_lines, levels, seed_offset))
+                log(f"{name} pool {len(pool)} examples")
+                timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + batch_seed, STAGE2W_TOKENS))
+        records = timed("sampling4", lambda: own_column_answers(model, bpe))
+        if "--sample-only" in sys.argv:
+            return
+        pool, stats = stage4_pool(bpe, records)
+        log(f"stage 4 pool {len(pool)} examples")
+        timed("stage4", lambda: train_loop("stage4", model, pool, STAGE4_STEPS, 0, STAGE4_LR, SEED + 16, STAGE2W_TOKENS))
     timed("export", lambda: export(model, bpe, stats, wall))
     log("wall seconds:", json.dumps(wall))
 
