@@ -175,8 +175,8 @@ class RunExecution {
   #calls = 0;
   #resumed = 0;
   #log: RunLog | undefined;
-  /** Output budget per trajectory, resolved once the window is known. */
-  #maxTokens = DEFAULT_MAX_TOKENS;
+  /** Output budget per trajectory of each round (index round − 1), resolved once the window is known. */
+  #maxTokens: number[] = [];
 
   constructor(config: RunConfig, events: EventEmitter<RunEvents>) {
     this.#config = config;
@@ -210,8 +210,9 @@ class RunExecution {
   }
 
   /**
-   * What a run log must match to be resumed. The output budget is the resolved one: a default
-   * depends on the backend's window and its own default, so it is known only after planning.
+   * What a run log must match to be resumed. The output budgets are the resolved ones, one per
+   * round: a default depends on the backend's window and its own default, so it is known only
+   * after planning.
    */
   #identity() {
     const { strategy, backend } = this.#config;
@@ -248,24 +249,26 @@ class RunExecution {
     };
     const needs = await measurePlan(planInput);
     const tightest = needs.reduce((a, b) => (b.largestOutput < a.largestOutput ? b : a));
-    if (this.#options.maxTokens !== undefined) {
-      this.#maxTokens = this.#options.maxTokens;
+    const explicit = this.#options.maxTokens;
+    if (explicit !== undefined) {
+      if (tightest.largestOutput < explicit) throw budgetError(planInput, tightest, explicit);
+      this.#maxTokens = needs.map(() => explicit);
     } else {
-      // No budget given: as much as fits, up to the defaults.
-      this.#maxTokens = Math.min(
-        DEFAULT_MAX_TOKENS,
-        Math.floor(window / 2),
-        backend.defaultMaxTokens ?? Number.POSITIVE_INFINITY,
-        tightest.largestOutput,
+      // No budget given: each round gets as much as fits its own prompt, up to the defaults.
+      // Round 1 holds no references, so the room later rounds keep for their messages does not
+      // cut its trajectories short.
+      this.#maxTokens = needs.map((round) =>
+        Math.min(
+          DEFAULT_MAX_TOKENS,
+          Math.floor(window / 2),
+          backend.defaultMaxTokens ?? Number.POSITIVE_INFINITY,
+          round.largestOutput,
+        ),
       );
-      if (this.#maxTokens < MIN_DEFAULT_MAX_TOKENS) {
+      if (Math.min(...this.#maxTokens) < MIN_DEFAULT_MAX_TOKENS) {
         throw budgetError(planInput, tightest, MIN_DEFAULT_MAX_TOKENS);
       }
     }
-    if (tightest.largestOutput < this.#maxTokens) {
-      throw budgetError(planInput, tightest, this.#maxTokens);
-    }
-    const limits = { window, maxOutput: this.#maxTokens };
     if (this.#config.log !== undefined) {
       this.#log = RunLog.open(this.#config.log, this.#identity());
     }
@@ -283,6 +286,7 @@ class RunExecution {
     let messages: readonly string[] = [];
     for (let round = 1; round <= strategy.plan.length; round++) {
       this.#throwIfAborted();
+      const limits = { window, maxOutput: this.#maxTokens[round - 1] };
       const result = await this.#runRound(round, messages, counter.count, limits);
       this.#rounds.push(result);
       this.#events.emit("round-end", { result });
@@ -450,7 +454,7 @@ class RunExecution {
                 temperature: options.temperature,
                 topP: options.topP,
                 topK: options.topK,
-                maxTokens: this.#maxTokens,
+                maxTokens: this.#maxTokens[round - 1],
                 stop: options.stop,
               },
               n: indices.length,

@@ -284,10 +284,13 @@ describe("engine: prompts, budget and events", () => {
     assert.equal(large.requests[0].sampling.maxTokens, 8_192);
   });
 
-  it("without --max-tokens a plan gets the most output that fits; too tight a plan fails", async () => {
+  it("without --max-tokens each round gets the most output that fits; too tight a plan fails", async () => {
     const backend = scriptedBackend({ contextWindow: 1_024 });
     await run({ backend, strategy: pacore({ k: [16, 4] }), problem });
-    const budget = backend.requests[0].sampling.maxTokens!;
+    const budgets = backend.requests.map((request) => request.sampling.maxTokens!);
+    // Round 1 holds no references: half the window, not what the 16-message round leaves.
+    assert.equal(budgets[0], 512);
+    const budget = Math.min(...budgets);
     assert.ok(budget < 512 && budget >= 64, `${budget}`);
     await checkPlanFits({
       strategy: pacore({ k: [16, 4] }),
@@ -314,7 +317,9 @@ describe("engine: prompts, budget and events", () => {
     assert.equal(explicit.requests[0].sampling.maxTokens, 300);
     const roomy = scriptedBackend({ contextWindow: 1_024, defaultMaxTokens: 5_000 });
     await run({ backend: roomy, strategy: pacore({ k: [16, 4] }), problem });
-    assert.ok(roomy.requests[0].sampling.maxTokens! < 512, "the plan still has to fit");
+    const roomyBudgets = roomy.requests.map((request) => request.sampling.maxTokens!);
+    assert.equal(roomyBudgets[0], 512);
+    assert.ok(Math.min(...roomyBudgets) < 512, "the synthesis rounds still have to fit");
   });
 
   it("messages that do not fit are cut, with a message-compact event each", async () => {
