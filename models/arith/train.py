@@ -262,6 +262,11 @@ def train_loop(name: str, model, pool, steps: int, batch: int, peak_lr: float, s
     return model
 
 
+def train_problems(counts: dict, seed_offset: int) -> list:
+    """`count` training problems per level, level by level, drawn with seed SEED + offset + level."""
+    return [p for level, count in counts.items() for p in arith.generate(SEED + seed_offset + level, count, "train", level)]
+
+
 def stage1_pool(bpe: tiny.Bpe):
     levels = list(LEVEL_WEIGHTS)
     pool = []
@@ -272,12 +277,14 @@ def stage1_pool(bpe: tiny.Bpe):
     return pool
 
 
+def shares_of(total: int, shares: dict) -> dict:
+    """Problems per level: `total` split by the levels' shares (rounded down)."""
+    return {level: int(total * share) for level, share in shares.items()}
+
+
 def stage1b_pool(bpe: tiny.Bpe):
-    pool = []
-    for level, share in STAGE1B_LEVELS.items():
-        for p in arith.generate(SEED + 300 + level, int(STAGE1B_POOL * share), "train", level):
-            pool.append(encode_example(bpe, p["prompt"], arith.worked_solution(p["expression"])))
-    return pool
+    problems = train_problems(shares_of(STAGE1B_POOL, STAGE1B_LEVELS), 300)
+    return [encode_example(bpe, p["prompt"], arith.worked_solution(p["expression"])) for p in problems]
 
 
 # ----------------------------------------------------------------------------- stage 2 data
@@ -309,11 +316,6 @@ def own_answers(model, bpe: tiny.Bpe, name: str, problems: list, seed: int, max_
         tmp.replace(path)
         log(f"own {name} answers: {len(records)}/{len(problems)} problems, accuracy so far {correct / (len(records) * SAMPLES_PER_PROBLEM):.3f}")
     return records
-
-
-def train_problems(counts: dict, seed_offset: int) -> list:
-    """`count` training problems per level, level by level, drawn with seed SEED + offset + level."""
-    return [p for level, count in counts.items() for p in arith.generate(SEED + seed_offset + level, count, "train", level)]
 
 
 def own_worked_answers(model, bpe: tiny.Bpe):
@@ -449,11 +451,8 @@ def stage2w_pool(bpe: tiny.Bpe, records, checked: bool = False):
 
 
 def stage3_pool(bpe: tiny.Bpe, check_lines: bool, levels: dict, seed_offset: int):
-    pool = []
-    for level, share in levels.items():
-        for p in arith.generate(SEED + seed_offset + level, int(STAGE3_POOL * share), "train", level):
-            pool.append(encode_example(bpe, p["prompt"], arith.column_solution(p["expression"], check_lines)))
-    return pool
+    problems = train_problems(shares_of(STAGE3_POOL, levels), seed_offset)
+    return [encode_example(bpe, p["prompt"], arith.column_solution(p["expression"], check_lines)) for p in problems]
 
 
 def own_column_answers(model, bpe: tiny.Bpe):
@@ -486,10 +485,10 @@ def stage4_pool(bpe: tiny.Bpe, records):
             stats["pluralityRight"] += tally_lines(answers)[0][0] == r["answer"]
             synthesis.append(encode_example(bpe, arith.default_template(r["prompt"], [messages[i] for i in chosen]), arith.vote_solution(r["answer"])))
     log("stage 4 data:", json.dumps(stats))
-    plain = []
-    for level, share in STAGE4_PLAIN.items():
-        for p in arith.generate(SEED + 1500 + level, int(len(synthesis) * share), "train", level):
-            plain.append(encode_example(bpe, p["prompt"], arith.column_solution(p["expression"])))
+    plain = [
+        encode_example(bpe, p["prompt"], arith.column_solution(p["expression"]))
+        for p in train_problems(shares_of(len(synthesis), STAGE4_PLAIN), 1500)
+    ]
     return synthesis + plain, stats
 
 
