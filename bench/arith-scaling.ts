@@ -2,7 +2,12 @@
  * Test-time scaling of the embedded model: the measurements of the embedded-model issue, each
  * through the `pacore bench` command a user would type, on the same held-out problems.
  *
- *   node --import tsx bench/arith-scaling.ts [--limit 300] [--seed 1] [--model DIR]
+ *   node --import tsx bench/arith-scaling.ts [--limit 300] [--seed 1] [--difficulty N]
+ *     [--model DIR [--max-batch-size 64]]
+ *
+ * `--difficulty` defaults to the task's default level. With `--model`, the ONNX backend batches 8
+ * rows unless `--max-batch-size` says otherwise (the embedded model gets 64), so give a tiny
+ * model's directory 64 to time it as it would run embedded.
  *
  * Runs, at temperature 1: a single sample; PaCoRe [16,4]; self-consistency with as many samples
  * as match PaCoRe [16,4]'s generated tokens per problem; parallel [4] against sequential
@@ -19,7 +24,9 @@ const { values } = parseArgs({
   options: {
     limit: { type: "string", default: "300" },
     seed: { type: "string", default: "1" },
+    difficulty: { type: "string" },
     model: { type: "string" },
+    "max-batch-size": { type: "string" },
   },
 });
 const BIN = fileURLToPath(new URL("../bin/pacore.js", import.meta.url));
@@ -46,7 +53,11 @@ function bench(flags: readonly string[]): Promise<BenchResult> {
     "--temperature",
     "1",
     "--json",
+    ...(values.difficulty === undefined ? [] : ["--difficulty", values.difficulty]),
     ...(values.model === undefined ? [] : ["--model", values.model]),
+    ...(values["max-batch-size"] === undefined
+      ? []
+      : ["--max-batch-size", values["max-batch-size"]]),
     ...flags,
   ];
   return new Promise((resolve, reject) => {
@@ -83,7 +94,10 @@ await measure(`self-consistency [${samples}]`, [
 await measure("parallel [4]", ["--strategy", "pacore", "--k", "4"]);
 await measure("sequential [1,1,1,1]", ["--strategy", "pacore", "--k", "1,1,1,1"]);
 
-console.log(`\n${values.limit} held-out arith problems, seed ${values.seed}, temperature 1\n`);
+const level = values.difficulty === undefined ? "" : ` of level ${values.difficulty}`;
+console.log(
+  `\n${values.limit} held-out arith problems${level}, seed ${values.seed}, temperature 1\n`,
+);
 console.log("| strategy | accuracy | vs single | tokens/problem | time |");
 console.log("|---|---:|---:|---:|---:|");
 for (const { label, result } of rows) {
