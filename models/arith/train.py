@@ -7,11 +7,13 @@ Run with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in t
     mkdir -p models/arith/run
     nohup /usr/bin/python3 models/arith/train.py > models/arith/run/train.log 2>&1 &
 
-Wall time on 2 shared CPU cores: about 2 h 15 min (stage 1 39, stage 1b 20, sampling 42, stage 2w
-35; `trainingWallSeconds` in config.json). `--sample-only` stops after the sampling. Two
-experiments that did not replace the committed model run on from its stages: `--checked` adds
-stage 2c (44 min) and exports it instead of stage 2w; `--columns` adds stages 2c, 3 and 4 (about
-2 h 10 min more) and exports stage 4.
+Wall time on 2 shared CPU cores: about 4 h 25 min (stage 1 39 min, 1b 20, sampling 42, 2w 35,
+2c 44, 3 45, sampling 30, 4 11; `trainingWallSeconds` in config.json). It exports stage 4, the
+committed model. `--worked` stops after stage 2w and exports it (the model committed before,
+about 2 h 15 min), `--checked` after stage 2c; `--rewrite` goes on with stage 5 (37 min) and
+`--free-order` with stages 5 and 6 (20 min more), experiments that did not replace stage 4
+(models/arith/README.md, item 11). `--sample-only` stops after the first sampling that the
+exported stage needs.
 Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
 rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
 from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
@@ -28,16 +30,21 @@ Stages:
     of their compacted messages, with the correct worked solution as target: per problem two
     sets drawn unfiltered and one drawn so that the plurality answer is wrong while some
     reference is right. Plain problems are mixed in so that it keeps solving.
- 2c. (`--checked`, `--columns`; README item 9.) Synthesis that copies the steps its references
+ 2c. (README item 9.) Synthesis that copies the steps its references
     agree on and recomputes disputed ones column by column (`arith.checked_solution`), on fresh
     sets of the own answers plus fresh problems with simulated references (`simulated_messages`).
- 3. (`--columns`; README item 10.) Column solver, from stage 2c's weights, in three parts
+ 3. (README item 10.) Column solver, from stage 2c's weights, in three parts
     (STAGE3_PARTS): every step worked digit by digit before it is written whole
     (`arith.column_solution`), then the short conclusion, on fresh problems of levels 1–6.
- 4. (`--columns`.) Vote synthesis: 16 column answers of its own at temperature 1 for 400
+ 4. Vote synthesis: 16 column answers of its own at temperature 1 for 400
     training problems of levels 5 and 6; pacore's `default` prompt over 1–16 of their compacted
     messages (`The answer is N.`), the correct answer as target (`arith.vote_solution`).
- 5. Export: onnx-community layout in models/pacore-tiny/.
+ 5. (`--rewrite`; README item 11.) Rewrite solver, from stage 4's weights: the expression is
+    rewritten after every step and each column carries the digits found so far
+    (`arith.rewrite_solution`); stage 4's vote sets are replayed so that it keeps voting.
+ 6. (`--free-order`; README item 11.) The same along random valid paths
+    (`arith.free_order_solution`), from stage 5's weights.
+ 7. Export: onnx-community layout in models/pacore-tiny/.
 """
 
 from __future__ import annotations
@@ -118,15 +125,41 @@ STAGE4_LR = 5e-4
 STAGE4_PLAIN = {3: 0.1, 4: 0.2, 5: 0.3, 6: 0.2}  # plain problems per synthesis set
 # Column solutions of levels 1–6 take at most ~420 tokens (level 4 ~300, level 5 ~360).
 MAX_NEW_COLUMNS = 448
-# Experiments, not part of the committed model (models/arith/README.md, items 9 and 10):
-# `--checked` runs stage 2c after stage 2w and exports it; `--columns` runs stages 2c, 3 and 4
-# and exports stage 4.
-CHECKED = "--checked" in sys.argv
-COLUMNS = "--columns" in sys.argv
+# Stage 5 (`--rewrite`): the rewrite solver (`arith.rewrite_solution`), from stage 4's weights, with
+# stage 4's vote sets replayed STAGE5_REPLAY times so that it keeps voting.
+STAGE5_POOL = 60_000
+STAGE5_LEVELS = {1: 0.03, 2: 0.1, 3: 0.15, 4: 0.25, 5: 0.25, 6: 0.22}
+STAGE5_STEPS = int(os.environ.get("PACORE_TINY_STAGE5_STEPS", "1000"))
+STAGE5_LR = 8e-4
+STAGE5_REPLAY = 5
+# Rewrite solutions of level 5 take ~310 tokens (98% under 475), level 6 ~385 (98% under 560);
+# pacore's default budget is at most half the 1,024-token window anyway.
+MAX_NEW_REWRITE = 512
+# Stage 6 (`--free-order`): the rewrite solver along random valid paths
+# (`arith.free_order_solution`), from stage 5's weights, vote sets replayed as in stage 5.
+STAGE6_STEPS = int(os.environ.get("PACORE_TINY_STAGE6_STEPS", "600"))
+STAGE6_LR = 6e-4
+# The stage exported: stage 4 (the committed model) unless a flag picks another. `--worked` stops
+# after stage 2w (the model committed before), `--checked` after stage 2c; `--rewrite` and
+# `--free-order` go on to the experiments of stages 5 and 6 (models/arith/README.md, items 9–11).
+STAGES = ["stage2w", "stage2c", "stage4", "stage5", "stage6"]
+LAST = next((s for flag, s in [("--worked", "stage2w"), ("--checked", "stage2c"), ("--rewrite", "stage5"), ("--free-order", "stage6")] if flag in sys.argv), "stage4")
+CHECKED = STAGES.index(LAST) >= STAGES.index("stage2c")
+COLUMNS = STAGES.index(LAST) >= STAGES.index("stage4")
+REWRITE = STAGES.index(LAST) >= STAGES.index("stage5")
+FREE_ORDER = LAST == "stage6"
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
 # worked solutions of levels 1–4 take at most ~165 tokens (a checking synthesis up to ~270), and
 # what is left of the 1,024-token window holds 16 level-2 messages (~35 tokens each).
-MAX_NEW_TOKENS = MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
+MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
+# Wall-time keys of the stages after each exported one, left out of its config.json.
+LATER_STAGES = {
+    "stage2w": ("stage2c", "stage3", "sampling4", "stage4", "stage5", "stage6"),
+    "stage2c": ("stage3", "sampling4", "stage4", "stage5", "stage6"),
+    "stage4": ("stage5", "stage6"),
+    "stage5": ("stage6",),
+    "stage6": (),
+}
 
 if SMOKE:
     STAGE1B_POOL, STAGE1B_STEPS = 2000, 10
@@ -136,6 +169,7 @@ if SMOKE:
     STAGE3_POOL = 2000
     STAGE3_PARTS = [(name, check, levels, seed, 10, lr, batch) for name, check, levels, seed, _, lr, batch in STAGE3_PARTS]
     STAGE4_PROBLEMS, STAGE4_STEPS, MAX_NEW_COLUMNS = {4: 10, 5: 10}, 10, 60
+    STAGE5_POOL, STAGE5_STEPS, STAGE6_STEPS = 2000, 10, 10
 
 CHECKPOINT_EVERY = 50
 
@@ -492,13 +526,27 @@ def stage4_pool(bpe: tiny.Bpe, records):
     return synthesis + plain, stats
 
 
+def stage5_pool(bpe: tiny.Bpe, vote_sets: list, free_order: bool = False):
+    """Rewrite solutions of fresh training problems, plus stage 4's vote sets STAGE5_REPLAY times.
+    `free_order` (stage 6): other fresh problems, each along a path drawn at random."""
+    problems = train_problems(shares_of(STAGE5_POOL, STAGE5_LEVELS), 2000 if free_order else 1900)
+    rng = pyrandom.Random(SEED + 20)
+
+    def solve(expression: str) -> str:
+        return arith.free_order_solution(expression, rng) if free_order else arith.rewrite_solution(expression)
+
+    solutions = [encode_example(bpe, p["prompt"], solve(p["expression"])) for p in problems]
+    return solutions + vote_sets * STAGE5_REPLAY
+
+
 # ----------------------------------------------------------------------------- export
 
 
 @torch.no_grad()
 def greedy_reference(model, bpe: tiny.Bpe) -> dict:
     """Greedy ids of a few held-out problems by full recomputation (no KV cache), kept only where
-    every step wins by a clear logit margin, so that the ONNX backend must reproduce them."""
+    every step wins by a clear logit margin and the answer ends within MAX_NEW_WORKED tokens (the
+    test's budget), so that the ONNX backend must reproduce them."""
     eos = {bpe.special["<|im_end|>"], bpe.special["<|endoftext|>"]}
     cases = []
     for p in arith.generate(1, 12, "heldout", 2):
@@ -511,7 +559,7 @@ def greedy_reference(model, bpe: tiny.Bpe) -> dict:
             ids.append(int(top.indices[0]))
             if ids[-1] in eos:
                 break
-        if min(margins) >= 0.05 and len(cases) < 4:
+        if ids[-1] in eos and min(margins) >= 0.05 and len(cases) < 4:
             cases.append({"prompt": p["prompt"], "greedyIds": ids, "minMargin": round(min(margins), 3), "text": bpe.decode(ids)})
     return {"description": "Greedy ids by torch full recomputation; see models/arith/train.py", "cases": cases}
 
@@ -530,7 +578,7 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
             "parameters": tiny.parameter_count(model),
             "seed": SEED,
             "stage2Data": stats,
-            "trainingWallSeconds": wall,
+            "trainingWallSeconds": {k: v for k, v in wall.items() if not k.startswith(LATER_STAGES[LAST])},
         },
     }
     generation_config = {"eos_token_id": eos_ids, "pad_token_id": eos_ids[1], "do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": MAX_NEW_TOKENS}
@@ -598,8 +646,7 @@ def main():
         # Rewrites models/pacore-tiny/ from the finished synthesis checkpoint.
         bpe = build_tokenizer()
         model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
-        last = "stage4.pt" if COLUMNS else "stage2c.pt" if CHECKED else "stage2w.pt"
-        model.load_state_dict(torch.load(RUN / last)["model"])
+        model.load_state_dict(torch.load(RUN / f"{LAST}.pt")["model"])
         model.eval()
         stats = json.loads((OUT / "config.json").read_text())["pacore"]["stage2Data"]
         export(model, bpe, stats, wall)
@@ -621,12 +668,12 @@ def main():
         log(f"stage 1b pool {len(pool)} examples")
         timed("stage1b", lambda: train_loop("stage1b", model, pool, STAGE1B_STEPS, STAGE1_BATCH, STAGE1B_LR, SEED + 6))
     records = timed("sampling", lambda: own_worked_answers(model, bpe))
-    if "--sample-only" in sys.argv and not COLUMNS:
+    if "--sample-only" in sys.argv and LAST == "stage2w":
         return
     pool, stats = stage2w_pool(bpe, records)
     log(f"stage 2w pool {len(pool)} examples")
     timed("stage2w", lambda: train_loop("stage2w", model, pool, STAGE2W_STEPS, 0, STAGE2W_LR, SEED + 7, STAGE2W_TOKENS))
-    if CHECKED or (COLUMNS and not finished("stage2c", STAGE2C_STEPS, model)):
+    if CHECKED and not (COLUMNS and finished("stage2c", STAGE2C_STEPS, model)):
         pool, stats = stage2w_pool(bpe, records, checked=True)
         log(f"stage 2c pool {len(pool)} examples")
         timed("stage2c", lambda: train_loop("stage2c", model, pool, STAGE2C_STEPS, 0, STAGE2C_LR, SEED + 8, STAGE2W_TOKENS))
@@ -642,6 +689,15 @@ def main():
         pool, stats = stage4_pool(bpe, records)
         log(f"stage 4 pool {len(pool)} examples")
         timed("stage4", lambda: train_loop("stage4", model, pool, STAGE4_STEPS, 0, STAGE4_LR, SEED + 16, STAGE2W_TOKENS))
+    if REWRITE:
+        vote_sets = pool[: stats["sets"]]
+        pool = timed("stage5_data", lambda: stage5_pool(bpe, vote_sets))
+        log(f"stage 5 pool {len(pool)} examples")
+        timed("stage5", lambda: train_loop("stage5", model, pool, STAGE5_STEPS, 0, STAGE5_LR, SEED + 19, STAGE2W_TOKENS))
+    if FREE_ORDER:
+        pool = timed("stage6_data", lambda: stage5_pool(bpe, vote_sets, free_order=True))
+        log(f"stage 6 pool {len(pool)} examples")
+        timed("stage6", lambda: train_loop("stage6", model, pool, STAGE6_STEPS, 0, STAGE6_LR, SEED + 21, STAGE2W_TOKENS))
     timed("export", lambda: export(model, bpe, stats, wall))
     log("wall seconds:", json.dumps(wall))
 

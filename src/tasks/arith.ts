@@ -88,7 +88,7 @@ export const ARITH_LEVELS: Readonly<Record<number, ArithLevel>> = {
  * single-sample accuracy at temperature 1 is well below what aggregation reaches (see
  * `models/arith/README.md` for the measured numbers).
  */
-export const DEFAULT_ARITH_DIFFICULTY = 2;
+export const DEFAULT_ARITH_DIFFICULTY = 5;
 
 /** Options of `generateArith`. */
 export interface ArithOptions {
