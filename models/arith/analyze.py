@@ -2,21 +2,24 @@
 """Diagnostics behind models/arith/README.md ("What was tried, and what it showed").
 
     /usr/bin/python3 models/arith/analyze.py voting                  # seconds
-    /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage2w.pt]   # ~1 min
-    /usr/bin/python3 models/arith/analyze.py heldout [--checkpoint stage2w.pt]     # ~2 min
+    /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage4.pt]    # ~1 min
+    /usr/bin/python3 models/arith/analyze.py heldout [--checkpoint stage4.pt]      # ~5 min
 
-`voting` reads run/own-answers-worked.json (16 sampled answers per stage-2w training problem;
-`--answers own-answers-column.json`: stage 4's, from the column solver)
+Defaults are the committed model's: stage 4, its stored own answers, the default level.
+`voting` reads run/own-answers-column.json (16 sampled answers of the column solver per stage-4
+training problem; `--answers own-answers-worked.json`: stage 2w's, from the worked solver)
 and prints, per level: the mean single-sample accuracy, the plurality of 16, plurality taken
 step by step (each gold step's left-hand side looked up among the answers' steps, the most
-frequent result taken; a step no answer wrote counts as right), whether some answer is right,
+frequent result taken; a step no answer wrote counts as right, and in the strict count as
+wrong, which makes it an aggregator one could run: follow the chosen results, and at each step
+take the most frequent result among the answers that wrote that step), whether some answer is right,
 and the share of wrong answers whose first wrong step has the right operands but a wrong result.
 
 `synthesis` samples, at temperature 1, one synthesis answer over 16 and over 1 of those stored
 answers for the first 60 problems of the first level stored (problems the synthesis stage trained on), against
 the accuracy of their first stored answer.
 
-`heldout` has the model answer 100 held-out level-2 problems (`--count`, `--difficulty`) 16 times at temperature 1, then
+`heldout` has the model answer 100 held-out problems (`--count`, `--difficulty`) 16 times at temperature 1, then
 synthesize once over all 16 messages (one synthesis round, as in `[16]`) at temperature 1 and
 greedily; it prints the mean single-sample accuracy, the plurality of the 16, the synthesis, and
 how often the synthesis leaves a right plurality or mends a wrong one; and, for the `Check`
@@ -64,12 +67,14 @@ def voting(records) -> None:
             for line in think_lines(text):
                 left, _, value = line.rpartition("=")
                 results[left].append(value)
-        stepwise = all(plurality(results[left]) in (None, value) for left, _, value in (s.rpartition("=") for s in steps))
+        pluralities = [(plurality(results[left]), value) for left, _, value in (s.rpartition("=") for s in steps)]
+        stepwise = all(chosen in (None, value) for chosen, value in pluralities)
         c = by_level[level]
         c["problems"] += 1
         c["single"] += sum(a == gold for a in answers) / len(answers)
         c["plurality"] += plurality(answers) == gold
         c["stepwise"] += stepwise
+        c["stepwiseStrict"] += all(chosen == value for chosen, value in pluralities)
         c["someRight"] += gold in answers
         for text, answer in zip(r["samples"], answers):
             if answer == gold:
@@ -85,7 +90,7 @@ def voting(records) -> None:
         n = c["problems"]
         print(
             f"level {level}: {n} problems; single {c['single'] / n:.3f}, plurality of 16 {c['plurality'] / n:.3f}, "
-            f"step by step {c['stepwise'] / n:.3f}, some answer right {c['someRight'] / n:.3f}; "
+            f"step by step {c['stepwise'] / n:.3f} (strict {c['stepwiseStrict'] / n:.3f}), some answer right {c['someRight'] / n:.3f}; "
             f"first wrong step has a wrong result in {c['wrongResult'] / max(1, c['wrong']):.2f} of wrong answers"
         )
 
@@ -164,8 +169,8 @@ def heldout(checkpoint: str, count: int, level: int) -> None:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["voting", "synthesis", "heldout"])
-    parser.add_argument("--checkpoint", default="stage2w.pt")
-    parser.add_argument("--answers", default="own-answers-worked.json", help="stored own answers (own-answers-column.json: stage 3's)")
+    parser.add_argument("--checkpoint", default="stage4.pt")
+    parser.add_argument("--answers", default="own-answers-column.json", help="stored own answers (own-answers-worked.json: stage 1b's)")
     parser.add_argument("--count", type=int, default=100, help="heldout: problems")
     parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY, help="heldout: level")
     args = parser.parse_args()

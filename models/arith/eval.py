@@ -32,13 +32,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arith  # noqa: E402
 import tiny  # noqa: E402
-from train import MAX_NEW_CHECKED, MAX_NEW_COLUMNS, MAX_NEW_WORKED, MODEL, RUN  # noqa: E402
+from train import MAX_NEW_CHECKED, MAX_NEW_COLUMNS, MAX_NEW_REWRITE, MAX_NEW_WORKED, MODEL, RUN  # noqa: E402
 
 
 def max_new_for(checkpoint: str) -> int:
-    """Output budget: a checking synthesizer (stage 2c) and a column solver (stages 3–4) write
-    longer answers than the worked solver."""
+    """Output budget: a checking synthesizer (stage 2c), a column solver (stages 3–4) and a
+    rewrite solver (stages 5–6) write longer answers than the worked solver."""
     name = Path(checkpoint).name
+    if name.startswith(("stage5", "stage6")):
+        return MAX_NEW_REWRITE
     if name.startswith(("stage3", "stage4")):
         return MAX_NEW_COLUMNS
     return MAX_NEW_CHECKED if name.startswith("stage2c") else MAX_NEW_WORKED
@@ -182,7 +184,7 @@ def single_by_level(model, bpe, levels: list[int], count: int, seed: int, sample
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--checkpoint", default="stage2w.pt")
+    parser.add_argument("--checkpoint", default="stage4.pt")
     parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
