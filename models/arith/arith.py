@@ -7,6 +7,7 @@ byte as `defaultTemplate` in `strategies/synthesis-template.ts` renders it.
 
 from __future__ import annotations
 
+import copy
 import re
 
 LEVELS = {
@@ -463,7 +464,9 @@ def rewrite_solution(expression: str) -> str:
 # signed items per parenthesis level; any product of two numbers, or any two adjacent numbers of
 # one chain, may be reduced next. Sampled answers then take different paths through a problem,
 # so a step the solver gets wrong in one answer is often not taken by the next (README item 11).
-# Items: ("num", v), ("prod", item, d), ("group", chain); a chain is a list of [op, item].
+# Items: ("num", v), ("prod", item, d), ("group", chain); a chain is a list of [op, item]. Signs
+# fold into the operators here (`5-84`, where `rewrite_solution` writes `5+(-84)`), which is why
+# the canonical form keeps its own tree walk: stage 5 was trained on it.
 
 
 def to_chain(node) -> list:
@@ -528,8 +531,6 @@ def take_step(chain: list, step) -> tuple[list, str]:
     """A copy of the chain with `step` (from `free_steps`) done, and the step's left-hand side.
     A group left with one number becomes that number (its sign folded into the operator unless
     the group is multiplied)."""
-    import copy
-
     chain = copy.deepcopy(chain)
     path, kind, index = step
     parents = []

@@ -143,14 +143,18 @@ STAGE6_LR = 6e-4
 # after stage 2w (the model committed before), `--checked` after stage 2c; `--rewrite` and
 # `--free-order` go on to the experiments of stages 5 and 6 (models/arith/README.md, items 9–11).
 STAGES = ["stage2w", "stage2c", "stage4", "stage5", "stage6"]
-LAST = next((s for flag, s in [("--worked", "stage2w"), ("--checked", "stage2c"), ("--rewrite", "stage5"), ("--free-order", "stage6")] if flag in sys.argv), "stage4")
-CHECKED = STAGES.index(LAST) >= STAGES.index("stage2c")
-COLUMNS = STAGES.index(LAST) >= STAGES.index("stage4")
-REWRITE = STAGES.index(LAST) >= STAGES.index("stage5")
-FREE_ORDER = LAST == "stage6"
+FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6"}
+LAST = next((stage for flag, stage in FLAGS.items() if flag in sys.argv), "stage4")
+
+
+def runs_through(stage: str) -> bool:
+    return STAGES.index(LAST) >= STAGES.index(stage)
+
+
+CHECKED, COLUMNS, REWRITE, FREE_ORDER = (runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6"])
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
-# worked solutions of levels 1–4 take at most ~165 tokens (a checking synthesis up to ~270), and
-# what is left of the 1,024-token window holds 16 level-2 messages (~35 tokens each).
+# the exported stage's longest answers (column solutions up to ~420 tokens; worked ones ~165, a
+# checking synthesis ~270); pacore also keeps it under half the 1,024-token window.
 MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
 # Wall-time keys of the stages after each exported one, left out of its config.json.
 LATER_STAGES = {
@@ -578,7 +582,8 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
             "parameters": tiny.parameter_count(model),
             "seed": SEED,
             "stage2Data": stats,
-            "trainingWallSeconds": {k: v for k, v in wall.items() if not k.startswith(LATER_STAGES[LAST])},
+            # The stages that led to this export; not the export itself (timed as it runs).
+            "trainingWallSeconds": {k: v for k, v in wall.items() if k != "export" and not k.startswith(LATER_STAGES[LAST])},
         },
     }
     generation_config = {"eos_token_id": eos_ids, "pad_token_id": eos_ids[1], "do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": MAX_NEW_TOKENS}
