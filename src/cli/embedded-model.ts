@@ -6,8 +6,12 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** Rows the embedded model decodes together: it is small, so wide batches pay on a CPU. */
-export const EMBEDDED_MODEL_BATCH_SIZE = 64;
+/**
+ * Rows the embedded model decodes together. Wider than the ONNX default of 8 because the model is
+ * small, but not 64: on 2 cores, 32 rows of level-5 solutions decode ×1.15 faster than 64
+ * (`bench/onnx-batch-size.ts`), most likely because their KV cache stays in the CPU's cache.
+ */
+export const EMBEDDED_MODEL_BATCH_SIZE = 32;
 
 /**
  * The embedded model's directory: `models/pacore-tiny` at the package root, which is two levels
