@@ -375,7 +375,12 @@ class RunExecution {
       );
       for (let start = 0; start < indices.length; start += perCall) {
         calls.push(
-          this.#runCall(round, indices.slice(start, start + perCall), prompts[slot].prompt),
+          this.#runCall(
+            round,
+            indices.slice(start, start + perCall),
+            prompts[slot].prompt,
+            limits.maxOutput,
+          ),
         );
       }
     }
@@ -433,6 +438,7 @@ class RunExecution {
     round: number,
     indices: readonly number[],
     prompt: readonly ChatMessage[],
+    maxTokens: number,
   ): Promise<Trajectory[]> {
     const { backend } = this.#config;
     const options = this.#options;
@@ -454,7 +460,7 @@ class RunExecution {
                 temperature: options.temperature,
                 topP: options.topP,
                 topK: options.topK,
-                maxTokens: this.#maxTokens[round - 1],
+                maxTokens,
                 stop: options.stop,
               },
               n: indices.length,
