@@ -339,16 +339,15 @@ class TinyDecoder(nn.Module):
             k = torch.cat([past[2 * i], k], dim=2)
             v = torch.cat([past[2 * i + 1], v], dim=2)
             presents += [k, v]
-            k_all = k[:, :, None].expand(batch, c.kv_heads, group, total, c.head_dim).reshape(
-                batch, c.heads, total, c.head_dim
-            )
-            v_all = v[:, :, None].expand(batch, c.kv_heads, group, total, c.head_dim).reshape(
-                batch, c.heads, total, c.head_dim
-            )
-            scores = (q @ k_all.transpose(-1, -2)) / math.sqrt(c.head_dim)
-            scores = scores.masked_fill(~allowed, minimum)
-            attn = torch.softmax(scores, dim=-1) @ v_all
-            x = x + layer.o_proj(attn.transpose(1, 2).reshape(batch, seq, c.heads * c.head_dim))
+            # Grouped-query attention without copying the cache: the `group` query heads that share
+            # a KV head are stacked along the query axis, so each step multiplies against the
+            # cache as it is instead of expanding it to every query head (the same numbers;
+            # decoding is bound by moving the cache around, not by arithmetic).
+            q = q.reshape(batch, c.kv_heads, group * seq, c.head_dim)
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(c.head_dim)
+            scores = scores.view(batch, c.kv_heads, group, seq, total).masked_fill(~allowed[:, :, None], minimum)
+            attn = torch.softmax(scores.view(batch, c.kv_heads, group * seq, total), dim=-1) @ v
+            x = x + layer.o_proj(attn.view(batch, c.heads, seq, c.head_dim).transpose(1, 2).reshape(batch, seq, c.heads * c.head_dim))
             x = x + self._mlp(layer, layer.post_attention_layernorm(x))
         return (self.lm_head(self.norm(x)), *presents)
 

@@ -1,0 +1,91 @@
+/**
+ * Decoding throughput of two exports of the same weights, on the workload of PaCoRe's first
+ * round: arith problems, 16 samples each at temperature 1, all submitted at once. Written for the
+ * grouped-query attention graph of models/common/tinylm.py (the cache is no longer expanded to
+ * every query head at each step), against an export of the same checkpoint with the old graph.
+ *
+ *   node --import tsx bench/onnx-export-graph.ts --models BASELINE_DIR,CANDIDATE_DIR
+ *     [--problems 16] [--difficulty 5] [--repeats 3] [--batch 32]
+ *
+ * The models alternate within each repeat so that machine noise hits both; prints tokens/s of
+ * each against the first, measured in the same run, and the share of samples whose token ids
+ * are the same in both (the graphs sum in another order, so a near-tie may sample differently).
+ */
+import { parseArgs } from "node:util";
+import { onnxBackend } from "../src/backends/onnx/index.js";
+import { EMBEDDED_MODEL_BATCH_SIZE } from "../src/cli/embedded-model.js";
+import { generateArith } from "../src/tasks/arith.js";
+
+const { values } = parseArgs({
+  options: {
+    models: { type: "string" },
+    problems: { type: "string", default: "16" },
+    difficulty: { type: "string", default: "5" },
+    repeats: { type: "string", default: "3" },
+    batch: { type: "string", default: String(EMBEDDED_MODEL_BATCH_SIZE) },
+  },
+});
+const models = values.models?.split(",") ?? [];
+if (models.length < 2) throw new Error("Pass --models BASELINE_DIR,CANDIDATE_DIR");
+const problems = generateArith({
+  seed: 1,
+  count: Number(values.problems),
+  difficulty: Number(values.difficulty),
+});
+const SAMPLES = 16;
+
+async function measure(modelDir: string) {
+  const backend = await onnxBackend({
+    modelDir,
+    device: "cpu",
+    maxBatchSize: Number(values.batch),
+  });
+  try {
+    const started = performance.now();
+    const results = await Promise.all(
+      problems.map((problem, p) =>
+        backend.generate({
+          messages: [{ role: "user", content: problem.prompt }],
+          sampling: { temperature: 1 },
+          n: SAMPLES,
+          seeds: Array.from({ length: SAMPLES }, (_, i) => p * SAMPLES + i),
+        }),
+      ),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const completions = results.flatMap((result) => result.completions);
+    const tokens = completions.reduce((sum, c) => sum + c.usage.completionTokens, 0);
+    return { seconds, tokens, ids: completions.map((c) => c.tokenIds?.join(",") ?? "") };
+  } finally {
+    await backend.close();
+  }
+}
+
+const totals = new Map(models.map((model) => [model, { seconds: 0, tokens: 0 }]));
+const firstIds = new Map<string, string[]>();
+for (let repeat = 0; repeat < Number(values.repeats); repeat++) {
+  for (const model of models) {
+    const result = await measure(model);
+    const total = totals.get(model)!;
+    total.seconds += result.seconds;
+    total.tokens += result.tokens;
+    if (!firstIds.has(model)) firstIds.set(model, result.ids);
+    process.stderr.write(
+      `repeat ${repeat + 1}, ${model}: ${(result.tokens / result.seconds).toFixed(0)} tokens/s\n`,
+    );
+  }
+}
+const rate = (model: string) => totals.get(model)!.tokens / totals.get(model)!.seconds;
+const baseline = models[0];
+console.log(
+  `\n${problems.length} arith problems of level ${values.difficulty} × ${SAMPLES} samples, ${values.repeats} repeats, ${values.batch} rows per batch\n`,
+);
+console.log(`| model | tokens/s | vs ${baseline} | same ids as ${baseline} |`);
+console.log("|---|---:|---:|---:|");
+for (const model of models) {
+  const base = firstIds.get(baseline)!;
+  const same = firstIds.get(model)!.filter((ids, i) => ids === base[i]).length;
+  console.log(
+    `| ${model} | ${rate(model).toFixed(0)} | ×${(rate(model) / rate(baseline)).toFixed(2)} | ${same}/${base.length} |`,
+  );
+}
