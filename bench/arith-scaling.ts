@@ -3,11 +3,11 @@
  * through the `pacore bench` command a user would type, on the same held-out problems.
  *
  *   node --import tsx bench/arith-scaling.ts [--limit 300] [--seed 1] [--difficulty N]
- *     [--model DIR [--max-batch-size 32]]
+ *     [--model DIR [--max-batch-size 16]]
  *
  * `--difficulty` defaults to the task's default level. With `--model`, the ONNX backend batches 8
- * rows unless `--max-batch-size` says otherwise (the embedded model gets 32), so give a tiny
- * model's directory 32 to time it as it would run embedded.
+ * rows unless `--max-batch-size` says otherwise (the embedded model gets 16), so give a tiny
+ * model's directory 16 to time it as it would run embedded.
  *
  * Runs, at temperature 1: a single sample; PaCoRe [16,4]; self-consistency with as many samples
  * as match PaCoRe [16,4]'s generated tokens per problem; parallel [4] against sequential

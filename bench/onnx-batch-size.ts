@@ -12,9 +12,9 @@
  * batch).
  */
 import { parseArgs } from "node:util";
-import { onnxBackend } from "../src/backends/onnx/index.js";
 import { EMBEDDED_MODEL_BATCH_SIZE, embeddedModelDir } from "../src/cli/embedded-model.js";
 import { generateArith } from "../src/tasks/arith.js";
+import { runFirstRound, SAMPLES } from "./first-round.js";
 
 const { values } = parseArgs({
   options: {
@@ -32,44 +32,21 @@ const problems = generateArith({
   count: Number(values.problems),
   difficulty: Number(values.difficulty),
 });
-const SAMPLES = 16;
 const sizes = values.sizes.split(",").map(Number);
 if (!sizes.includes(EMBEDDED_MODEL_BATCH_SIZE)) sizes.push(EMBEDDED_MODEL_BATCH_SIZE);
-
-async function measure(maxBatchSize: number) {
-  const backend = await onnxBackend({ modelDir: modelDir as string, device: "cpu", maxBatchSize });
-  try {
-    const started = performance.now();
-    const results = await Promise.all(
-      problems.map((problem, p) =>
-        backend.generate({
-          messages: [{ role: "user", content: problem.prompt }],
-          sampling: { temperature: 1 },
-          n: SAMPLES,
-          seeds: Array.from({ length: SAMPLES }, (_, i) => p * SAMPLES + i),
-        }),
-      ),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    const completions = results.flatMap((result) => result.completions);
-    const tokens = completions.reduce((sum, c) => sum + c.usage.completionTokens, 0);
-    return { seconds, tokens, ids: completions.map((c) => c.tokenIds?.join(",")).join(";") };
-  } finally {
-    await backend.close();
-  }
-}
 
 const totals = new Map(sizes.map((size) => [size, { seconds: 0, tokens: 0 }]));
 let firstIds: string | undefined;
 let sameIds = true;
 for (let repeat = 0; repeat < Number(values.repeats); repeat++) {
   for (const size of sizes) {
-    const result = await measure(size);
+    const result = await runFirstRound(modelDir, size, problems);
     const total = totals.get(size)!;
     total.seconds += result.seconds;
     total.tokens += result.tokens;
-    firstIds ??= result.ids;
-    sameIds &&= result.ids === firstIds;
+    const ids = result.ids.join(";");
+    firstIds ??= ids;
+    sameIds &&= ids === firstIds;
     process.stderr.write(
       `repeat ${repeat + 1}, batch ${size}: ${(result.tokens / result.seconds).toFixed(0)} tokens/s\n`,
     );

@@ -12,9 +12,9 @@
  * are the same in both (the graphs sum in another order, so a near-tie may sample differently).
  */
 import { parseArgs } from "node:util";
-import { onnxBackend } from "../src/backends/onnx/index.js";
 import { EMBEDDED_MODEL_BATCH_SIZE } from "../src/cli/embedded-model.js";
 import { generateArith } from "../src/tasks/arith.js";
+import { runFirstRound, SAMPLES } from "./first-round.js";
 
 const { values } = parseArgs({
   options: {
@@ -32,40 +32,11 @@ const problems = generateArith({
   count: Number(values.problems),
   difficulty: Number(values.difficulty),
 });
-const SAMPLES = 16;
-
-async function measure(modelDir: string) {
-  const backend = await onnxBackend({
-    modelDir,
-    device: "cpu",
-    maxBatchSize: Number(values.batch),
-  });
-  try {
-    const started = performance.now();
-    const results = await Promise.all(
-      problems.map((problem, p) =>
-        backend.generate({
-          messages: [{ role: "user", content: problem.prompt }],
-          sampling: { temperature: 1 },
-          n: SAMPLES,
-          seeds: Array.from({ length: SAMPLES }, (_, i) => p * SAMPLES + i),
-        }),
-      ),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    const completions = results.flatMap((result) => result.completions);
-    const tokens = completions.reduce((sum, c) => sum + c.usage.completionTokens, 0);
-    return { seconds, tokens, ids: completions.map((c) => c.tokenIds?.join(",") ?? "") };
-  } finally {
-    await backend.close();
-  }
-}
-
 const totals = new Map(models.map((model) => [model, { seconds: 0, tokens: 0 }]));
-const firstIds = new Map<string, string[]>();
+const firstIds = new Map<string, readonly string[]>();
 for (let repeat = 0; repeat < Number(values.repeats); repeat++) {
   for (const model of models) {
-    const result = await measure(model);
+    const result = await runFirstRound(model, Number(values.batch), problems);
     const total = totals.get(model)!;
     total.seconds += result.seconds;
     total.tokens += result.tokens;

@@ -7,11 +7,13 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 /**
- * Rows the embedded model decodes together. Wider than the ONNX default of 8 because the model is
- * small, but not 64: on 2 cores, 32 rows of level-5 solutions decode ×1.15 faster than 64
- * (`bench/onnx-batch-size.ts`), most likely because their KV cache stays in the CPU's cache.
+ * Rows the embedded model decodes together. Wider than the ONNX default of 8, but not 32 or 64:
+ * on 2 cores, with the KV cache no longer expanded per query head (models/common/tinylm.py),
+ * PaCoRe `[16,4]` on 64 level-5 problems runs in 65–71 s at 16 rows against 78 s at 32, and
+ * `bench/onnx-batch-size.ts` gives 16 rows ×1.44 the tokens/s of 32 (8 rows ×1.25): most likely
+ * a smaller cache stays in the CPU's caches.
  */
-export const EMBEDDED_MODEL_BATCH_SIZE = 32;
+export const EMBEDDED_MODEL_BATCH_SIZE = 16;
 
 /**
  * The embedded model's directory: `models/pacore-tiny` at the package root, which is two levels
