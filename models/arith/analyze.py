@@ -4,6 +4,7 @@
     /usr/bin/python3 models/arith/analyze.py voting                  # seconds
     /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage4.pt]    # ~1 min
     /usr/bin/python3 models/arith/analyze.py heldout [--checkpoint stage4.pt]      # ~5 min
+    /usr/bin/python3 models/arith/analyze.py chains --checkpoint stage7.pt --count 60   # ~5 min
 
 Defaults are the committed model's: stage 4, its stored own answers, the default level.
 `voting` reads run/own-answers-column.json (16 sampled answers of the column solver per stage-4
@@ -12,12 +13,18 @@ and prints, per level: the mean single-sample accuracy, the plurality of 16, plu
 step by step (each gold step's left-hand side looked up among the answers' steps, the most
 frequent result taken; a step no answer wrote counts as right, and in the strict count as
 wrong, which makes it an aggregator one could run: follow the chosen results, and at each step
-take the most frequent result among the answers that wrote that step), whether some answer is right,
+take the most frequent result among the answers that wrote that step), the plurality of the
+self-consistent answers only (`arith.consistent_chain`: each step's left-hand side is what the
+problem and the answer's own earlier results make it; all answers if none is), whether some answer is right,
 and the share of wrong answers whose first wrong step has the right operands but a wrong result.
 
 `synthesis` samples, at temperature 1, one synthesis answer over 16 and over 1 of those stored
 answers for the first 60 problems of the first level stored (problems the synthesis stage trained on), against
 the accuracy of their first stored answer.
+
+`chains --checkpoint stage7.pt` measures stage 7's synthesizer alone: stage 4 answers the
+held-out problems 16 times, the answers are compacted into step messages (`arith.chain_message`,
+what a stage-7 solver should write), and the checkpoint synthesizes over them (~5 min for 60).
 
 `heldout` has the model answer 100 held-out problems (`--count`, `--difficulty`) 16 times at temperature 1, then
 synthesize once over all 16 messages (one synthesis round, as in `[16]`) at temperature 1 and
@@ -42,18 +49,28 @@ import arith  # noqa: E402
 from train import RUN  # noqa: E402
 
 
-def think_lines(text: str) -> list[str]:
-    """The step lines (`a op b=c`) inside `<think>`, without column or check lines."""
-    start, end = text.find("<think>"), text.find("</think>")
-    if start < 0 or end < 0:
-        return []
-    lines = text[start + 7 : end].strip().split("\n")
-    return [line for line in lines if arith.STEP_RE.match(line.rpartition("=")[0])]
 
 
 def plurality(values: list):
     counts = collections.Counter(v for v in values if v is not None)
     return counts.most_common(1)[0][0] if counts else None
+
+
+def step_pluralities(expression: str, texts: list[str]) -> list[tuple[str | None, str]]:
+    """Per gold step: the most frequent result among the answers whose `<think>` wrote that
+    step's left-hand side (None if none did), and the gold result."""
+    results = collections.defaultdict(list)
+    for text in texts:
+        for line in arith.think_steps(text):
+            left, _, value = line.rpartition("=")
+            results[left].append(value)
+    steps, _ = arith.steps_of(expression)
+    return [(plurality(results[left]), value) for left, _, value in (s.rpartition("=") for s in steps)]
+
+
+def strict_stepwise(expression: str, texts: list[str]) -> bool:
+    """Whether the strict step-wise plurality of these answers is right (every gold step's)."""
+    return all(chosen == value for chosen, value in step_pluralities(expression, texts))
 
 
 def voting(records) -> None:
@@ -62,24 +79,21 @@ def voting(records) -> None:
         level, gold = r["difficulty"], r["answer"]
         steps, _ = arith.steps_of(r["expression"])
         answers = [arith.extract(t) for t in r["samples"]]
-        results = collections.defaultdict(list)
-        for text in r["samples"]:
-            for line in think_lines(text):
-                left, _, value = line.rpartition("=")
-                results[left].append(value)
-        pluralities = [(plurality(results[left]), value) for left, _, value in (s.rpartition("=") for s in steps)]
-        stepwise = all(chosen in (None, value) for chosen, value in pluralities)
+        pluralities = step_pluralities(r["expression"], r["samples"])
+        consistent = [a for a, t in zip(answers, r["samples"]) if arith.consistent_chain(r["expression"], arith.think_steps(t))]
         c = by_level[level]
         c["problems"] += 1
         c["single"] += sum(a == gold for a in answers) / len(answers)
         c["plurality"] += plurality(answers) == gold
-        c["stepwise"] += stepwise
+        c["consistent"] += len(consistent) / len(answers)
+        c["consistentPlurality"] += plurality(consistent or answers) == gold
+        c["stepwise"] += all(chosen in (None, value) for chosen, value in pluralities)
         c["stepwiseStrict"] += all(chosen == value for chosen, value in pluralities)
         c["someRight"] += gold in answers
         for text, answer in zip(r["samples"], answers):
             if answer == gold:
                 continue
-            lines = think_lines(text)
+            lines = arith.think_steps(text)
             for i, step in enumerate(steps):
                 line = lines[i] if i < len(lines) else ""
                 if line != step:
@@ -90,7 +104,9 @@ def voting(records) -> None:
         n = c["problems"]
         print(
             f"level {level}: {n} problems; single {c['single'] / n:.3f}, plurality of 16 {c['plurality'] / n:.3f}, "
-            f"step by step {c['stepwise'] / n:.3f} (strict {c['stepwiseStrict'] / n:.3f}), some answer right {c['someRight'] / n:.3f}; "
+            f"step by step {c['stepwise'] / n:.3f} (strict {c['stepwiseStrict'] / n:.3f}), "
+            f"plurality of the {c['consistent'] / n:.0%} self-consistent answers {c['consistentPlurality'] / n:.3f}, "
+            f"some answer right {c['someRight'] / n:.3f}; "
             f"first wrong step has a wrong result in {c['wrongResult'] / max(1, c['wrong']):.2f} of wrong answers"
         )
 
@@ -144,15 +160,20 @@ def heldout(checkpoint: str, count: int, level: int) -> None:
     answers = runner.generate([p["prompt"] for p in problems for _ in range(16)])
     rng = random.Random(3)
     users, truth = [], []
+    stepwise = 0
     for i, p in enumerate(problems):
         texts = [text for text, _ in answers[i * 16 : (i + 1) * 16]]
         picks = [arith.extract(t) for t in texts]
         truth.append((p["answer"], plurality(picks), sum(a == p["answer"] for a in picks) / 16))
+        stepwise += strict_stepwise(p["expression"], texts)
         users.append(arith.default_template(p["prompt"], order_messages(messages_of(texts), rng)))
     n = len(problems)
     single = sum(s for _, _, s in truth) / n
     right = sum(gold == top for gold, top, _ in truth)
-    print(f"{checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}")
+    print(
+        f"{checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}, "
+        f"strict step-wise plurality {stepwise / n:.3f}"
+    )
     for temperature in (1.0, 0.0):
         texts = [text for text, _ in runner.generate(users, temperature)]
         chosen = [arith.extract(text) for text in texts]
@@ -166,16 +187,47 @@ def heldout(checkpoint: str, count: int, level: int) -> None:
         print(f"    {check_stats(texts)}")
 
 
+def chains(checkpoint: str, count: int, level: int) -> None:
+    """Stage 7's synthesizer alone: stage 4 answers `count` held-out problems 16 times, each
+    answer is compacted as a stage-7 solver would write it (`arith.chain_message`), and the
+    checkpoint synthesizes once over the 16 (temperature 1 and greedy)."""
+    from eval import Runner, load, order_messages
+
+    problems = arith.generate(1, count, "heldout", level)
+    solver, bpe = load("stage4.pt")
+    texts = [t for t, _ in Runner(solver, bpe, 11, 448).generate([p["prompt"] for p in problems for _ in range(16)])]
+    model, bpe = load(checkpoint)
+    runner = Runner(model, bpe, 12, 512)
+    rng = random.Random(3)
+    users, counts = [], collections.Counter()
+    for i, p in enumerate(problems):
+        answers = texts[i * 16 : (i + 1) * 16]
+        picks = [arith.extract(t) for t in answers]
+        counts["single"] += sum(a == p["answer"] for a in picks) / 16
+        counts["plurality"] += plurality(picks) == p["answer"]
+        counts["stepwise"] += strict_stepwise(p["expression"], answers)
+        users.append(arith.default_template(p["prompt"], order_messages([arith.chain_message(t) for t in answers], rng)))
+    n = len(problems)
+    print(
+        f"stage 4 on {n} held-out level-{level} problems: single {counts['single'] / n:.3f}, plurality of 16 "
+        f"{counts['plurality'] / n:.3f}, strict step-wise plurality {counts['stepwise'] / n:.3f}"
+    )
+    for temperature in (1.0, 0.0):
+        outputs = [t for t, _ in runner.generate(users, temperature)]
+        right = sum(arith.extract(o) == p["answer"] for o, p in zip(outputs, problems))
+        print(f"  {checkpoint} synthesis over their 16 step messages at temperature {temperature:g}: {right / n:.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["voting", "synthesis", "heldout"])
+    parser.add_argument("what", choices=["voting", "synthesis", "heldout", "chains"])
     parser.add_argument("--checkpoint", default="stage4.pt")
     parser.add_argument("--answers", default="own-answers-column.json", help="stored own answers (own-answers-worked.json: stage 1b's)")
     parser.add_argument("--count", type=int, default=100, help="heldout: problems")
     parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY, help="heldout: level")
     args = parser.parse_args()
-    if args.what == "heldout":
-        heldout(args.checkpoint, args.count, args.difficulty)
+    if args.what in ("heldout", "chains"):
+        (heldout if args.what == "heldout" else chains)(args.checkpoint, args.count, args.difficulty)
         return
     records = json.loads((RUN / args.answers).read_text())
     voting(records) if args.what == "voting" else synthesis(records, args.checkpoint)

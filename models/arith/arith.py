@@ -250,20 +250,71 @@ def column_line(left: str) -> str:
     return f"{left}: {columns}" if canon == left else f"{left}: {canon}: {columns}"
 
 
-def column_solution(expression: str, check_lines: bool = False) -> str:
+def column_solution(expression: str, check_lines: bool = False, worked: bool = False) -> str:
     """pacore-tiny's answer to a problem: each step worked in columns (`column_line`) and then
     written whole, inside `<think>…</think>`; then the short conclusion, which is all that
     compaction keeps. Working in one-digit facts makes a slip rare and random rather than a
     habit of the step (so that voting and synthesis have something to aggregate).
 
     `check_lines`: the first form the model learned (stage 3a), `column_check`'s line as it is;
-    it reorders the operands before copying them, and misread them far more often."""
+    it reorders the operands before copying them, and misread them far more often.
+
+    `worked` (stage 7): the conclusion first restates the step lines (`stepwise_solution`'s
+    text), so that compaction keeps the steps and a synthesizer can vote on them one by one."""
     steps, value = steps_of(expression)
     think = []
     for step in steps:
         left = step.rpartition("=")[0]
         think += [column_check(left)[0] if check_lines else column_line(left), step]
-    return "<think>\n" + "\n".join(think) + "\n</think>\n" + conclusion(value)
+    after = "\n".join(steps) + "\n" + conclusion(value) if worked else conclusion(value)
+    return "<think>\n" + "\n".join(think) + "\n</think>\n" + after
+
+
+def stepwise_solution(expression: str) -> str:
+    """The stage-7 synthesis answer: nothing inside `<think>`, then the step lines, each result
+    the one the references' plurality gives for that step (the target is the gold one), then the
+    answer. Its compacted message has the same form as a solver's, for the next round."""
+    steps, value = steps_of(expression)
+    return "<think>\n</think>\n" + "\n".join(steps) + "\n" + conclusion(value)
+
+
+def think_steps(text: str) -> list[str]:
+    """The step lines (`a op b=c`) inside `<think>`, without column or check lines."""
+    start, end = text.find("<think>"), text.find("</think>")
+    if start < 0 or end < 0:
+        return []
+    lines = text[start + 7 : end].strip().split("\n")
+    return [line for line in lines if STEP_RE.match(line.rpartition("=")[0])]
+
+
+def consistent_chain(expression: str, lines: list[str]) -> bool:
+    """Whether step lines (`think_steps`) are the expression's steps as the answer's own results
+    make them: each left-hand side has the problem's numbers and the results the answer wrote
+    for the earlier steps (a misread operand breaks this; a wrong result alone does not), and
+    there is one line per step."""
+    results = iter(lines)
+    consistent = True
+
+    def walk(node) -> int:
+        nonlocal consistent
+        if node[0] == "num":
+            return node[1]
+        if node[0] == "group":
+            return walk(node[1])
+        a, b = walk(node[2]), walk(node[3])
+        left, _, value = next(results, "=").rpartition("=")
+        consistent &= left == step_left(a, node[1], b) and NUMBER_RE.fullmatch(value) is not None
+        return int(value) if consistent else 0
+
+    walk(parse(expression))
+    return consistent and next(results, None) is None
+
+
+def chain_message(text: str) -> str:
+    """The message a stage-7 solver writes for a stored stage-4 answer: the step lines of its
+    `<think>`, then its conclusion (what `column_solution(worked=True)` restates)."""
+    steps = think_steps(text)
+    return ("\n" + "\n".join(steps) if steps else "") + compact(text)
 
 
 def vote_solution(value) -> str:

@@ -36,10 +36,11 @@ from train import MAX_NEW_CHECKED, MAX_NEW_COLUMNS, MAX_NEW_REWRITE, MAX_NEW_WOR
 
 
 def max_new_for(checkpoint: str) -> int:
-    """Output budget: a checking synthesizer (stage 2c), a column solver (stages 3–4) and a
-    rewrite solver (stages 5–6) write longer answers than the worked solver."""
+    """Output budget: a checking synthesizer (stage 2c), a column solver (stages 3–4), a
+    rewrite solver (stages 5–6) and a column solver that restates its steps (stage 7) write longer
+    answers than the worked solver."""
     name = Path(checkpoint).name
-    if name.startswith(("stage5", "stage6")):
+    if name.startswith(("stage5", "stage6", "stage7")):
         return MAX_NEW_REWRITE
     if name.startswith(("stage3", "stage4")):
         return MAX_NEW_COLUMNS

@@ -139,33 +139,60 @@ MAX_NEW_REWRITE = 512
 # (`arith.free_order_solution`), from stage 5's weights, vote sets replayed as in stage 5.
 STAGE6_STEPS = int(os.environ.get("PACORE_TINY_STAGE6_STEPS", "600"))
 STAGE6_LR = 6e-4
+# Stage 7 (`--stepwise`): from stage 4's weights, the solver restates its step lines after
+# `</think>` (`arith.column_solution(worked=True)`), and the synthesizer writes the steps with,
+# for each, the result its references give most (`arith.stepwise_solution`): models/arith/README.md,
+# item 12. References: stage 4's stored own answers, compacted as a stage-7 solver would write them
+# (`arith.chain_message`), STAGE7_SETS sets per problem, plus one set of simulated references
+# (`simulated_chain_messages`) for each of STAGE7_SIMULATED fresh problems.
+STAGE7_SETS = 4
+STAGE7_SIMULATED = {4: 1500, 5: 4000, 6: 2500}
+STAGE7_PLAIN = {3: 0.1, 4: 0.2, 5: 0.3, 6: 0.2}
+STAGE7_STEPS = int(os.environ.get("PACORE_TINY_STAGE7_STEPS", "500"))
+STAGE7_LR = 5e-4
+# 16 messages of ~65 tokens (level 5) make a synthesis prompt of ~1,400 tokens: the window is 2,048
+# (RoPE positions; nothing in the weights depends on it), and longer sets are left out of training.
+STAGE7_WINDOW = 2048
+STAGE7_LONGEST = 1800
+# Measured on stage 4's own answers (levels 5–6; the first wrong line of an answer): per step, a
+# left-hand side not the problem's (a misread operand or result) 5.6%, a wrong result 4.5%.
+STAGE7_MISREAD, STAGE7_SLIP = 0.056, 0.045
 # The stage exported: stage 4 (the committed model) unless a flag picks another. `--worked` stops
 # after stage 2w (the model committed before), `--checked` after stage 2c; `--rewrite` and
 # `--free-order` go on to the experiments of stages 5 and 6 (models/arith/README.md, items 9–11).
-STAGES = ["stage2w", "stage2c", "stage4", "stage5", "stage6"]
-FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6"}
+# Each stage's predecessor: stages 5 and 7 both start from stage 4.
+AFTER = {"stage2w": None, "stage2c": "stage2w", "stage4": "stage2c", "stage5": "stage4", "stage6": "stage5", "stage7": "stage4"}
+FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6", "--stepwise": "stage7"}
 LAST = next((stage for flag, stage in FLAGS.items() if flag in sys.argv), "stage4")
 
 
 def runs_through(stage: str) -> bool:
-    return STAGES.index(LAST) >= STAGES.index(stage)
+    """Whether the run to LAST passes through `stage`."""
+    at = LAST
+    while at is not None and at != stage:
+        at = AFTER[at]
+    return at == stage
 
 
-CHECKED, COLUMNS, REWRITE, FREE_ORDER = (runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6"])
+CHECKED, COLUMNS, REWRITE, FREE_ORDER, STEPWISE = (runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6", "stage7"])
+if STEPWISE:
+    MODEL = {**MODEL, "max_positions": STAGE7_WINDOW}
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
 # the exported stage's longest answers (column solutions up to ~420 tokens; worked ones ~165, a
 # checking synthesis ~270); pacore also keeps it under half the 1,024-token window.
-MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
+MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE or STEPWISE else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
 # Wall-time keys of the stages after each exported one, left out of its config.json.
 LATER_STAGES = {
-    "stage2w": ("stage2c", "stage3", "sampling4", "stage4", "stage5", "stage6"),
-    "stage2c": ("stage3", "sampling4", "stage4", "stage5", "stage6"),
-    "stage4": ("stage5", "stage6"),
-    "stage5": ("stage6",),
-    "stage6": (),
+    "stage2w": ("stage2c", "stage3", "sampling4", "stage4", "stage5", "stage6", "stage7"),
+    "stage2c": ("stage3", "sampling4", "stage4", "stage5", "stage6", "stage7"),
+    "stage4": ("stage5", "stage6", "stage7"),
+    "stage5": ("stage6", "stage7"),
+    "stage6": ("stage7",),
+    "stage7": ("stage5", "stage6"),
 }
 
 if SMOKE:
+    STAGE1_POOL, STAGE1_STEPS = 2000, 10
     STAGE1B_POOL, STAGE1B_STEPS = 2000, 10
     STAGE2W_PROBLEMS, STAGE2W_STEPS, STAGE2C_STEPS = {2: 10, 3: 10}, 10, 10
     STAGE2C_SIMULATED = {2: 20, 3: 20}
@@ -174,6 +201,7 @@ if SMOKE:
     STAGE3_PARTS = [(name, check, levels, seed, 10, lr, batch) for name, check, levels, seed, _, lr, batch in STAGE3_PARTS]
     STAGE4_PROBLEMS, STAGE4_STEPS, MAX_NEW_COLUMNS = {4: 10, 5: 10}, 10, 60
     STAGE5_POOL, STAGE5_STEPS, STAGE6_STEPS = 2000, 10, 10
+    STAGE7_SIMULATED, STAGE7_STEPS = {5: 20}, 10
 
 CHECKPOINT_EVERY = 50
 
@@ -523,9 +551,11 @@ def stage4_pool(bpe: tiny.Bpe, records):
             stats["pluralityRight"] += tally_lines(answers)[0][0] == r["answer"]
             synthesis.append(encode_example(bpe, arith.default_template(r["prompt"], [messages[i] for i in chosen]), arith.vote_solution(r["answer"])))
     log("stage 4 data:", json.dumps(stats))
+    # At least 20 sets' worth of plain problems: a smoke run's untrained solver has no right
+    # answer, hence no set (the real run has 1,019, so its pool is unchanged).
     plain = [
         encode_example(bpe, p["prompt"], arith.column_solution(p["expression"]))
-        for p in train_problems(shares_of(len(synthesis), STAGE4_PLAIN), 1500)
+        for p in train_problems(shares_of(max(len(synthesis), 20), STAGE4_PLAIN), 1500)
     ]
     return synthesis + plain, stats
 
@@ -541,6 +571,116 @@ def stage5_pool(bpe: tiny.Bpe, vote_sets: list, free_order: bool = False):
 
     solutions = [encode_example(bpe, p["prompt"], solve(p["expression"])) for p in problems]
     return solutions + vote_sets * STAGE5_REPLAY
+
+
+def misread(value: int, rng: pyrandom.Random) -> int:
+    """A number copied wrong: one digit replaced, dropped or doubled; the sign kept."""
+    digits = list(str(abs(value)))
+    i = rng.randrange(len(digits))
+    kind = rng.random()
+    if kind < 0.6 or len(digits) == 1:
+        digits[i] = rng.choice([d for d in "0123456789" if d != digits[i]])
+    elif kind < 0.8:
+        del digits[i]
+    else:
+        digits.insert(i, digits[i])
+    result = int("".join(digits) or "0")
+    return -result if value < 0 else result
+
+
+def simulated_chain_messages(expression: str, k: int, rng: pyrandom.Random) -> list[str]:
+    """k stage-7 messages for `expression` with the column solver's two kinds of first slips,
+    each a habit of the step as the solver's are: a step's operand copied wrong (its left-hand
+    side is then not the problem's) and a wrong result. Each step (left-hand side, operand) gets
+    its own rate (the measured one scaled by 0.2, 0.7 or 2) and a favourite wrong value that
+    half its slips take. A slip carries into the later steps. As run for item 12, one operand
+    per step (drawn at random) may be misread, at STAGE7_MISREAD / 2: half the measured rate."""
+    tree = arith.parse(expression)
+    habits: dict = {}
+
+    def habit(key, value: int, base: float, wrong) -> int:
+        if key not in habits:
+            habits[key] = (base * rng.choice([0.2, 0.7, 2.0]), wrong(value, rng))
+        rate, favourite = habits[key]
+        if rng.random() >= rate:
+            return value
+        return favourite if rng.random() < 0.5 else wrong(value, rng)
+
+    def walk(node, lines: list[str]) -> int:
+        if node[0] == "num":
+            return node[1]
+        if node[0] == "group":
+            return walk(node[1], lines)
+        a, b, op = walk(node[2], lines), walk(node[3], lines), node[1]
+        true_left = arith.step_left(a, op, b)
+        if rng.random() < 0.5:
+            a = habit((true_left, "a"), a, STAGE7_MISREAD / 2, misread)
+        else:
+            b = habit((true_left, "b"), b, STAGE7_MISREAD / 2, misread)
+        left = arith.step_left(a, op, b)
+        value = habit(left, arith.apply(a, op, b), STAGE7_SLIP, slip)
+        lines.append(f"{left}={value}")
+        return value
+
+    messages = []
+    for _ in range(k):
+        lines: list[str] = []
+        value = walk(tree, lines)
+        messages.append("\n" + "\n".join(lines) + "\n" + arith.conclusion(value))
+    return messages
+
+
+def stepwise_reachable(expression: str, messages: list[str]) -> bool:
+    """Whether every gold step is written, with its right result, by some message: a set where
+    it is not has nothing that leads to the target (as stage 4 leaves out sets with no right
+    answer)."""
+    steps, _ = arith.steps_of(expression)
+    written = set()
+    for m in messages:
+        written.update(line for line in m.split("\n"))
+    return all(step in written for step in steps)
+
+
+def stage7_pool(bpe: tiny.Bpe, records):
+    """Stage 7's synthesis sets (own and simulated references, the gold step lines as target;
+    sets where some gold step is in no reference are left out) and plain problems, whose
+    conclusions now restate the steps."""
+    rng = pyrandom.Random(SEED + 22)
+    synthesis = []
+    stats = {"problems": len(records), "sets": 0, "simulatedSets": 0, "unreachable": 0, "tooLong": 0, "answerPluralityRight": 0, "target": "the gold step lines and answer, nothing inside <think>"}
+
+    def add(p, messages) -> None:
+        if not stepwise_reachable(p["expression"], messages):
+            stats["unreachable"] += 1
+            return
+        example = encode_example(bpe, arith.default_template(p["prompt"], messages), arith.stepwise_solution(p["expression"]))
+        if len(example[0]) > STAGE7_LONGEST:
+            stats["tooLong"] += 1
+            return
+        stats["sets"] += 1
+        stats["answerPluralityRight"] += tally_lines([arith.extract(m) for m in messages])[0][0] == p["answer"]
+        synthesis.append(example)
+
+    for r in records:
+        messages = [arith.chain_message(t) for t in r["samples"]]
+        for _ in range(STAGE7_SETS):
+            k = min(reference_count(rng), len(messages))
+            add(r, rng.sample(messages, k))
+    own = stats["sets"]
+    for level, count in STAGE7_SIMULATED.items():
+        for p in arith.generate(SEED + 2200 + level, count, "train", level):
+            messages = simulated_chain_messages(p["expression"], reference_count(rng), rng)
+            # PaCoRe's filter, halfway: half the sets whose plurality answer is right are left
+            # out, so that more of them need the step-wise vote.
+            if tally_lines([arith.extract(m) for m in messages])[0][0] != p["answer"] or rng.random() < 0.5:
+                add(p, messages)
+    stats["simulatedSets"] = stats["sets"] - own
+    log("stage 7 data:", json.dumps(stats))
+    plain = [
+        encode_example(bpe, p["prompt"], arith.column_solution(p["expression"], worked=True))
+        for p in train_problems(shares_of(len(synthesis), STAGE7_PLAIN), 2300)
+    ]
+    return synthesis + plain, stats
 
 
 # ----------------------------------------------------------------------------- export
@@ -694,6 +834,10 @@ def main():
         pool, stats = stage4_pool(bpe, records)
         log(f"stage 4 pool {len(pool)} examples")
         timed("stage4", lambda: train_loop("stage4", model, pool, STAGE4_STEPS, 0, STAGE4_LR, SEED + 16, STAGE2W_TOKENS))
+    if STEPWISE:
+        pool, stats = timed("stage7_data", lambda: stage7_pool(bpe, records))
+        log(f"stage 7 pool {len(pool)} examples")
+        timed("stage7", lambda: train_loop("stage7", model, pool, STAGE7_STEPS, 0, STAGE7_LR, SEED + 23, STAGE2W_TOKENS))
     if REWRITE:
         vote_sets = pool[: stats["sets"]]
         pool = timed("stage5_data", lambda: stage5_pool(bpe, vote_sets))
