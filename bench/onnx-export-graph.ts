@@ -2,10 +2,13 @@
  * Decoding throughput of two exports of the same weights, on the workload of PaCoRe's first
  * round: arith problems, 16 samples each at temperature 1, all submitted at once. Written for the
  * grouped-query attention graph of models/common/tinylm.py (the cache is no longer expanded to
- * every query head at each step), against an export of the same checkpoint with the old graph.
+ * every query head at each step), against an export of the same checkpoint with the old graph:
+ * a copy of models/pacore-tiny whose onnx/model.onnx is `git show fde5394~1:models/pacore-tiny/onnx/model.onnx`.
  *
  *   node --import tsx bench/onnx-export-graph.ts --models BASELINE_DIR,CANDIDATE_DIR
- *     [--problems 16] [--difficulty 5] [--repeats 3] [--batch 32]
+ *     [--problems 16] [--difficulty 5] [--repeats 3] [--batch 16]
+ *
+ * `--batch` defaults to the embedded model's rows per batch (`EMBEDDED_MODEL_BATCH_SIZE`).
  *
  * The models alternate within each repeat so that machine noise hits both; prints tokens/s of
  * each against the first, measured in the same run, and the share of samples whose token ids
