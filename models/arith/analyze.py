@@ -151,13 +151,20 @@ def check_stats(texts: list[str]) -> str:
     )
 
 
-def heldout(checkpoint: str, count: int, level: int) -> None:
+def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) -> None:
+    """`solver` (the `chains` command): another checkpoint writes the 16 answers, each compacted
+    as a stage-7 solver would write it (`arith.chain_message`), and `checkpoint` only
+    synthesizes, sampling from its own generator."""
     from eval import Runner, load, max_new_for, messages_of, order_messages
 
-    model, bpe = load(checkpoint)
     problems = arith.generate(1, count, "heldout", level)
+    model, bpe = load(checkpoint)
     runner = Runner(model, bpe, 11, max_new_for(checkpoint))
-    answers = runner.generate([p["prompt"] for p in problems for _ in range(16)])
+    answerer = runner
+    if solver is not None:
+        answerer = Runner(*load(solver), 11, max_new_for(solver))
+        runner = Runner(model, bpe, 12, max_new_for(checkpoint))
+    answers = answerer.generate([p["prompt"] for p in problems for _ in range(16)])
     rng = random.Random(3)
     users, truth = [], []
     stepwise = 0
@@ -166,12 +173,13 @@ def heldout(checkpoint: str, count: int, level: int) -> None:
         picks = [arith.extract(t) for t in texts]
         truth.append((p["answer"], plurality(picks), sum(a == p["answer"] for a in picks) / 16))
         stepwise += strict_stepwise(p["expression"], texts)
-        users.append(arith.default_template(p["prompt"], order_messages(messages_of(texts), rng)))
+        messages = [arith.chain_message(t) for t in texts] if solver is not None else messages_of(texts)
+        users.append(arith.default_template(p["prompt"], order_messages(messages, rng)))
     n = len(problems)
     single = sum(s for _, _, s in truth) / n
     right = sum(gold == top for gold, top, _ in truth)
     print(
-        f"{checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}, "
+        f"{solver or checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}, "
         f"strict step-wise plurality {stepwise / n:.3f}"
     )
     for temperature in (1.0, 0.0):
@@ -181,41 +189,10 @@ def heldout(checkpoint: str, count: int, level: int) -> None:
         left = sum(c != gold for c, (gold, top, _) in zip(chosen, truth) if top == gold)
         mended = sum(c == gold for c, (gold, top, _) in zip(chosen, truth) if top != gold)
         print(
-            f"  synthesis over 16 at temperature {temperature:g}: {accuracy:.3f}; leaves a right plurality "
+            f"  {checkpoint} synthesis over 16 at temperature {temperature:g}: {accuracy:.3f}; leaves a right plurality "
             f"in {left} of {right}, mends a wrong one in {mended} of {n - right}"
         )
         print(f"    {check_stats(texts)}")
-
-
-def chains(checkpoint: str, count: int, level: int) -> None:
-    """Stage 7's synthesizer alone: stage 4 answers `count` held-out problems 16 times, each
-    answer is compacted as a stage-7 solver would write it (`arith.chain_message`), and the
-    checkpoint synthesizes once over the 16 (temperature 1 and greedy)."""
-    from eval import Runner, load, order_messages
-
-    problems = arith.generate(1, count, "heldout", level)
-    solver, bpe = load("stage4.pt")
-    texts = [t for t, _ in Runner(solver, bpe, 11, 448).generate([p["prompt"] for p in problems for _ in range(16)])]
-    model, bpe = load(checkpoint)
-    runner = Runner(model, bpe, 12, 512)
-    rng = random.Random(3)
-    users, counts = [], collections.Counter()
-    for i, p in enumerate(problems):
-        answers = texts[i * 16 : (i + 1) * 16]
-        picks = [arith.extract(t) for t in answers]
-        counts["single"] += sum(a == p["answer"] for a in picks) / 16
-        counts["plurality"] += plurality(picks) == p["answer"]
-        counts["stepwise"] += strict_stepwise(p["expression"], answers)
-        users.append(arith.default_template(p["prompt"], order_messages([arith.chain_message(t) for t in answers], rng)))
-    n = len(problems)
-    print(
-        f"stage 4 on {n} held-out level-{level} problems: single {counts['single'] / n:.3f}, plurality of 16 "
-        f"{counts['plurality'] / n:.3f}, strict step-wise plurality {counts['stepwise'] / n:.3f}"
-    )
-    for temperature in (1.0, 0.0):
-        outputs = [t for t, _ in runner.generate(users, temperature)]
-        right = sum(arith.extract(o) == p["answer"] for o, p in zip(outputs, problems))
-        print(f"  {checkpoint} synthesis over their 16 step messages at temperature {temperature:g}: {right / n:.3f}")
 
 
 def main():
@@ -227,7 +204,7 @@ def main():
     parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY, help="heldout: level")
     args = parser.parse_args()
     if args.what in ("heldout", "chains"):
-        (heldout if args.what == "heldout" else chains)(args.checkpoint, args.count, args.difficulty)
+        heldout(args.checkpoint, args.count, args.difficulty, "stage4.pt" if args.what == "chains" else None)
         return
     records = json.loads((RUN / args.answers).read_text())
     voting(records) if args.what == "voting" else synthesis(records, args.checkpoint)

@@ -225,6 +225,11 @@ def conclusion(value) -> str:
     return f"The answer is {value}."
 
 
+def worked_conclusion(steps: list[str], value) -> str:
+    """The step lines, then the answer: what a worked answer writes after `</think>`."""
+    return "\n".join(steps) + "\n" + conclusion(value)
+
+
 def solution(expression: str) -> str:
     """Stage 1's assistant turn: reasoning, then the short conclusion (also the tokenizer's corpus)."""
     steps, value = steps_of(expression)
@@ -237,7 +242,7 @@ def worked_solution(expression: str) -> str:
     conclusion is what compaction keeps, so a synthesis prompt shows each reference's steps."""
     steps, value = steps_of(expression)
     worked = "\n".join(steps)
-    return "<think>\n" + worked + "\n</think>\n" + worked + "\n" + conclusion(value)
+    return "<think>\n" + worked + "\n</think>\n" + worked_conclusion(steps, value)
 
 
 def column_line(left: str) -> str:
@@ -266,7 +271,7 @@ def column_solution(expression: str, check_lines: bool = False, worked: bool = F
     for step in steps:
         left = step.rpartition("=")[0]
         think += [column_check(left)[0] if check_lines else column_line(left), step]
-    after = "\n".join(steps) + "\n" + conclusion(value) if worked else conclusion(value)
+    after = worked_conclusion(steps, value) if worked else conclusion(value)
     return "<think>\n" + "\n".join(think) + "\n</think>\n" + after
 
 
@@ -275,7 +280,7 @@ def stepwise_solution(expression: str) -> str:
     the one the references' plurality gives for that step (the target is the gold one), then the
     answer. Its compacted message has the same form as a solver's, for the next round."""
     steps, value = steps_of(expression)
-    return "<think>\n</think>\n" + "\n".join(steps) + "\n" + conclusion(value)
+    return "<think>\n</think>\n" + worked_conclusion(steps, value)
 
 
 def think_steps(text: str) -> list[str]:
@@ -667,5 +672,4 @@ def checked_solution(expression: str, messages: list[str]) -> tuple[str, int]:
             think.append(line)
             checks += 1
         think.append(step)
-    worked = "\n".join(steps)
-    return "<think>\n" + "\n".join(think) + "\n</think>\n" + worked + "\n" + conclusion(value), checks
+    return "<think>\n" + "\n".join(think) + "\n</think>\n" + worked_conclusion(steps, value), checks

@@ -440,7 +440,7 @@ def simulated_messages(expression: str, k: int, rng: pyrandom.Random) -> list[st
     for _ in range(k):
         lines: list[str] = []
         value = arith.evaluate(tree, lines, alter)
-        messages.append("\n" + "\n".join(lines) + "\n" + arith.conclusion(value))
+        messages.append("\n" + arith.worked_conclusion(lines, value))
     return messages
 
 
@@ -626,7 +626,7 @@ def simulated_chain_messages(expression: str, k: int, rng: pyrandom.Random) -> l
     for _ in range(k):
         lines: list[str] = []
         value = walk(tree, lines)
-        messages.append("\n" + "\n".join(lines) + "\n" + arith.conclusion(value))
+        messages.append("\n" + arith.worked_conclusion(lines, value))
     return messages
 
 
