@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arith  # noqa: E402
-from train import RUN  # noqa: E402
+from train import RUN, residue_pick  # noqa: E402
 
 
 
@@ -151,6 +151,22 @@ def check_stats(texts: list[str]) -> str:
     )
 
 
+def residue_stats(texts: list[str], truth: list, references: list[list]) -> str:
+    """For stage-8 syntheses: how often the last-digit check (`arith.residue_lines`) ends with the
+    right digit, and how often the answer is the one its own check picks (`train.residue_pick`)."""
+    right = follows = written = 0
+    for text, (gold, _, _), answers in zip(texts, truth, references):
+        lines = arith.think_steps(text)
+        digit = lines[-1].rpartition("=")[2] if lines else ""
+        if not digit.isdigit():
+            continue
+        written += 1
+        right += int(digit) == int(gold) % 10
+        follows += arith.extract(text) == residue_pick(answers, int(digit))
+    n = len(texts)
+    return f"check written in {written / n:.3f}, its digit right in {right / n:.3f}; answer is its check's pick in {follows / n:.3f}"
+
+
 def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) -> None:
     """`solver` (the `chains` command): another checkpoint writes the 16 answers, each compacted
     as a stage-7 solver would write it (`arith.chain_message`), and `checkpoint` only
@@ -178,9 +194,11 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
     n = len(problems)
     single = sum(s for _, _, s in truth) / n
     right = sum(gold == top for gold, top, _ in truth)
+    references = [[arith.extract(t) for t, _ in answers[i * 16 : (i + 1) * 16]] for i in range(n)]
+    checked = sum(residue_pick(refs, int(gold)) == gold for refs, (gold, _, _) in zip(references, truth))
     print(
         f"{solver or checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}, "
-        f"strict step-wise plurality {stepwise / n:.3f}"
+        f"strict step-wise plurality {stepwise / n:.3f}, plurality of those ending in the right digit {checked / n:.3f}"
     )
     for temperature in (1.0, 0.0):
         texts = [text for text, _ in runner.generate(users, temperature)]
@@ -193,6 +211,7 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
             f"in {left} of {right}, mends a wrong one in {mended} of {n - right}"
         )
         print(f"    {check_stats(texts)}")
+        print(f"    {residue_stats(texts, truth, references)}")
 
 
 def main():

@@ -283,6 +283,62 @@ def stepwise_solution(expression: str) -> str:
     return "<think>\n</think>\n" + worked_conclusion(steps, value)
 
 
+def residue_lines(expression: str) -> list[str]:
+    """The check a stage-8 synthesizer works before it picks an answer: the expression's last
+    digit (its value mod 10), one line per step in the solver's order. A problem number is
+    written whole (so the line points at the term it read), an earlier step by its residue:
+    `(47*8+129)-36*3` gives `47*8=6`, `6+129=5`, `36*3=8`, `5-8=7`. Every line is a one-digit
+    fact, the kind the column solver seldom gets wrong, and its slips are not the solver's."""
+    lines: list[str] = []
+
+    def walk(node) -> tuple[int, str]:
+        if node[0] == "num":
+            return node[1] % 10, str(node[1])
+        if node[0] == "group":
+            return walk(node[1])
+        (a, a_text), (b, b_text) = walk(node[2]), walk(node[3])
+        r = apply(a, node[1], b) % 10
+        lines.append(f"{a_text}{node[1]}{b_text}={r}")
+        return r, str(r)
+
+    walk(parse(expression))
+    return lines
+
+
+def residue_solution(expression: str, value) -> str:
+    """The stage-8 synthesis answer (models/arith/README.md, item 13): the residue check inside
+    `<think>`, then the answer it takes, the most frequent reference answer whose last digit is
+    the check's (the target is the correct one, which always passes). A negative answer's
+    residue is taken mod 10 too: -23 ends the check with 7."""
+    return "<think>\n" + "\n".join(residue_lines(expression)) + "\n</think>\n" + conclusion(value)
+
+
+def listed_solution(expression: str, messages: list[str], value) -> str:
+    """The stage-9 synthesis answer (models/arith/README.md, item 13): the residue check, then for
+    each reference in the prompt's order a copy of it as the prompt has it, its answer's last
+    digit mod 10 beside the check's, and where the two agree `ok` and the answer once more:
+
+        Reference 2:
+        The answer is 397. 7 7 ok 397
+        Reference 3:
+        The answer is -328. 2 7
+
+    then the answer: the most frequent of the `ok` answers (the target is the correct one, which
+    is among them). Every decision sits next to what it needs: the copy follows the prompt's own
+    `Reference i:` line, the mark compares two adjacent digits, and the pick reads the numbers
+    after `ok`. A reference that is not a short conclusion (a cut-off solution) is not copied."""
+    lines = residue_lines(expression)
+    digit = lines[-1].rpartition("=")[2]
+    for i, m in enumerate(messages, 1):
+        a = extract(m)
+        if a is None or not m.startswith("\n" + conclusion(a)) or len(m) != len(conclusion(a)) + 1:
+            lines.append(f"Reference {i}:")
+            continue
+        residue = str(int(a) % 10)
+        lines.append(f"Reference {i}:{m} {residue} {digit}" + (f" ok {a}" if residue == digit else ""))
+    return "<think>\n" + "\n".join(lines) + "\n</think>\n" + conclusion(value)
+
+
 def think_steps(text: str) -> list[str]:
     """The step lines (`a op b=c`) inside `<think>`, without column or check lines."""
     start, end = text.find("<think>"), text.find("</think>")

@@ -11,9 +11,10 @@ Wall time on 2 shared CPU cores: about 4 h 25 min (stage 1 39 min, 1b 20, sampli
 2c 44, 3 45, sampling 30, 4 11; `trainingWallSeconds` in config.json). It exports stage 4, the
 committed model. `--worked` stops after stage 2w and exports it (the model committed before,
 about 2 h 15 min), `--checked` after stage 2c; `--rewrite` goes on with stage 5 (37 min) and
-`--free-order` with stages 5 and 6 (20 min more), experiments that did not replace stage 4
-(models/arith/README.md, item 11). `--sample-only` stops after the first sampling that the
-exported stage needs.
+`--free-order` with stages 5 and 6 (20 min more), `--stepwise` with stage 7, and `--residue`,
+`--listed` and `--listed-more` with stages 8, 8–9 and 8–10 (17, 27 and 18 min): experiments
+that did not replace stage 4 (models/arith/README.md, items 11–13). `--sample-only` stops after
+the first sampling that the exported stage needs.
 Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
 rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
 from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
@@ -44,7 +45,12 @@ Stages:
     (`arith.rewrite_solution`); stage 4's vote sets are replayed so that it keeps voting.
  6. (`--free-order`; README item 11.) The same along random valid paths
     (`arith.free_order_solution`), from stage 5's weights.
- 7. Export: onnx-community layout in models/pacore-tiny/.
+ 7. (`--stepwise`; README item 12.) Step-wise vote synthesis, from stage 4's weights.
+ 8–10. (`--residue`, `--listed`, `--listed-more`; README item 13.) Synthesis that works out the
+    problem's last digit and picks among the answers that end in it (`arith.residue_solution`),
+    from stage 4's weights; then, from stage 8's, the check written against every reference
+    (`arith.listed_solution`), continued on fresh draws in stage 10.
+ Export: onnx-community layout in models/pacore-tiny/.
 """
 
 from __future__ import annotations
@@ -157,12 +163,32 @@ STAGE7_LONGEST = 1800
 # Measured on stage 4's own answers (levels 5–6; the first wrong line of an answer): per step, a
 # left-hand side not the problem's (a misread operand or result) 5.6%, a wrong result 4.5%.
 STAGE7_MISREAD, STAGE7_SLIP = 0.056, 0.045
+# Stage 8 (`--residue`): from stage 4's weights, the synthesizer first works the problem's last
+# digit (`arith.residue_lines`) and then names the most frequent reference answer that ends in it
+# (`arith.residue_solution`): models/arith/README.md, item 13. References: stage 4's stored own
+# answers, STAGE8_SETS sets per problem, plus one set for each of STAGE8_SIMULATED fresh problems
+# whose wrong answers come from simulated column answers (`simulated_answer_set`).
+STAGE8_SETS = 4
+STAGE8_SIMULATED = {3: 800, 4: 1500, 5: 3000, 6: 2200}
+STAGE8_PLAIN = {3: 0.1, 4: 0.2, 5: 0.3, 6: 0.2}
+STAGE8_STEPS = int(os.environ.get("PACORE_TINY_STAGE8_STEPS", "600"))
+STAGE8_LR = 5e-4
+# Stage 9 (`--listed`): from stage 8's weights, the same kind of sets (drawn afresh), the target
+# now copying every reference and marking its answer against the check before the pick
+# (`arith.listed_solution`): stage 8's synthesizer computed the check but did not pick by it.
+STAGE9_STEPS = int(os.environ.get("PACORE_TINY_STAGE9_STEPS", "700"))
+STAGE9_LR = 5e-4
+# Stage 10 (`--listed-more`): stage 9 continued on fresh draws at a lower peak rate; its copies of
+# the references still followed the plurality (69% right on simulated sets after 700 steps).
+STAGE10_STEPS = int(os.environ.get("PACORE_TINY_STAGE10_STEPS", "500"))
+STAGE10_LR = 3e-4
 # The stage exported: stage 4 (the committed model) unless a flag picks another. `--worked` stops
 # after stage 2w (the model committed before), `--checked` after stage 2c; `--rewrite` and
-# `--free-order` go on to the experiments of stages 5 and 6 (models/arith/README.md, items 9–11).
-# Each stage's predecessor: stages 5 and 7 both start from stage 4.
-AFTER = {"stage2w": None, "stage2c": "stage2w", "stage4": "stage2c", "stage5": "stage4", "stage6": "stage5", "stage7": "stage4"}
-FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6", "--stepwise": "stage7"}
+# `--free-order` go on to the experiments of stages 5 and 6 (models/arith/README.md, items 9–11),
+# the other flags to those of stages 7–10 (items 12–13).
+# Each stage's predecessor: stages 5, 7 and 8 all start from stage 4.
+AFTER = {"stage2w": None, "stage2c": "stage2w", "stage4": "stage2c", "stage5": "stage4", "stage6": "stage5", "stage7": "stage4", "stage8": "stage4", "stage9": "stage8", "stage10": "stage9"}
+FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6", "--stepwise": "stage7", "--residue": "stage8", "--listed": "stage9", "--listed-more": "stage10"}
 LAST = next((stage for flag, stage in FLAGS.items() if flag in sys.argv), "stage4")
 
 
@@ -174,7 +200,9 @@ def runs_through(stage: str) -> bool:
     return at == stage
 
 
-CHECKED, COLUMNS, REWRITE, FREE_ORDER, STEPWISE = (runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6", "stage7"])
+CHECKED, COLUMNS, REWRITE, FREE_ORDER, STEPWISE, RESIDUE, LISTED, LISTED_MORE = (
+    runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10"]
+)
 if STEPWISE:
     MODEL = {**MODEL, "max_positions": STAGE7_WINDOW}
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
@@ -183,12 +211,15 @@ if STEPWISE:
 MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE or STEPWISE else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
 # Wall-time keys of the stages after each exported one, left out of its config.json.
 LATER_STAGES = {
-    "stage2w": ("stage2c", "stage3", "sampling4", "stage4", "stage5", "stage6", "stage7"),
-    "stage2c": ("stage3", "sampling4", "stage4", "stage5", "stage6", "stage7"),
-    "stage4": ("stage5", "stage6", "stage7"),
-    "stage5": ("stage6", "stage7"),
-    "stage6": ("stage7",),
-    "stage7": ("stage5", "stage6"),
+    "stage2w": ("stage2c", "stage3", "sampling4", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10"),
+    "stage2c": ("stage3", "sampling4", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10"),
+    "stage4": ("stage5", "stage6", "stage7", "stage8", "stage9", "stage10"),
+    "stage5": ("stage6", "stage7", "stage8", "stage9", "stage10"),
+    "stage6": ("stage7", "stage8", "stage9", "stage10"),
+    "stage7": ("stage5", "stage6", "stage8", "stage9", "stage10"),
+    "stage8": ("stage5", "stage6", "stage7", "stage9", "stage10"),
+    "stage9": ("stage5", "stage6", "stage7", "stage10"),
+    "stage10": ("stage5", "stage6", "stage7"),
 }
 
 if SMOKE:
@@ -202,6 +233,7 @@ if SMOKE:
     STAGE4_PROBLEMS, STAGE4_STEPS, MAX_NEW_COLUMNS = {4: 10, 5: 10}, 10, 60
     STAGE5_POOL, STAGE5_STEPS, STAGE6_STEPS = 2000, 10, 10
     STAGE7_SIMULATED, STAGE7_STEPS = {5: 20}, 10
+    STAGE8_SIMULATED, STAGE8_STEPS, STAGE9_STEPS, STAGE10_STEPS = {5: 20}, 10, 10, 10
 
 CHECKPOINT_EVERY = 50
 
@@ -588,13 +620,13 @@ def misread(value: int, rng: pyrandom.Random) -> int:
     return -result if value < 0 else result
 
 
-def simulated_chain_messages(expression: str, k: int, rng: pyrandom.Random) -> list[str]:
+def simulated_chain_messages(expression: str, k: int, rng: pyrandom.Random, misread_rate: float = STAGE7_MISREAD / 2) -> list[str]:
     """k stage-7 messages for `expression` with the column solver's two kinds of first slips,
     each a habit of the step as the solver's are: a step's operand copied wrong (its left-hand
     side is then not the problem's) and a wrong result. Each step (left-hand side, operand) gets
     its own rate (the measured one scaled by 0.2, 0.7 or 2) and a favourite wrong value that
-    half its slips take. A slip carries into the later steps. As run for item 12, one operand
-    per step (drawn at random) may be misread, at STAGE7_MISREAD / 2: half the measured rate."""
+    half its slips take. A slip carries into the later steps. One operand per step (drawn at
+    random) may be misread, at `misread_rate`; item 12 ran with half the measured rate."""
     tree = arith.parse(expression)
     habits: dict = {}
 
@@ -614,9 +646,9 @@ def simulated_chain_messages(expression: str, k: int, rng: pyrandom.Random) -> l
         a, b, op = walk(node[2], lines), walk(node[3], lines), node[1]
         true_left = arith.step_left(a, op, b)
         if rng.random() < 0.5:
-            a = habit((true_left, "a"), a, STAGE7_MISREAD / 2, misread)
+            a = habit((true_left, "a"), a, misread_rate, misread)
         else:
-            b = habit((true_left, "b"), b, STAGE7_MISREAD / 2, misread)
+            b = habit((true_left, "b"), b, misread_rate, misread)
         left = arith.step_left(a, op, b)
         value = habit(left, arith.apply(a, op, b), STAGE7_SLIP, slip)
         lines.append(f"{left}={value}")
@@ -680,6 +712,79 @@ def stage7_pool(bpe: tiny.Bpe, records):
         encode_example(bpe, p["prompt"], arith.column_solution(p["expression"], worked=True))
         for p in train_problems(shares_of(len(synthesis), STAGE7_PLAIN), 2300)
     ]
+    return synthesis + plain, stats
+
+
+def residue_pick(answers: list, value: int):
+    """What a stage-8 synthesizer should name: the most frequent answer whose last digit is
+    `value`'s (ties: first appearance), else the most frequent answer."""
+    passing = [a for a in answers if a is not None and int(a) % 10 == value % 10]
+    tally = tally_lines(passing) or tally_lines(answers)
+    return tally[0][0] if tally else None
+
+
+def simulated_answer_set(p, k: int, rng: pyrandom.Random) -> list[str]:
+    """k answer-only messages for problem `p` shaped like the column solver's at levels 5–6,
+    where wrong answers repeat within a problem (which `simulated_chain_messages` alone does not
+    reproduce: 16 of its answers have the right plurality 99% of the time). Wrong values come
+    from simulated column answers with slips and misread operands at twice the measured rates;
+    1–4 of them become the problem's habits, and each reference is the right answer with a
+    probability drawn from 0.1–0.8, else one of the habits (weighted at random)."""
+    wrong = []
+    for m in simulated_chain_messages(p["expression"], 24, rng, 2 * STAGE7_MISREAD):
+        a = arith.extract(m)
+        if a != p["answer"] and a not in wrong:
+            wrong.append(a)
+    if not wrong:
+        return ["\n" + arith.conclusion(p["answer"])] * k
+    habits = rng.sample(wrong, min(len(wrong), rng.randint(1, 4)))
+    weights = [rng.random() for _ in habits]
+    right = rng.uniform(0.1, 0.8)
+    answers = [p["answer"] if rng.random() < right else rng.choices(habits, weights)[0] for _ in range(k)]
+    return ["\n" + arith.conclusion(a) for a in answers]
+
+
+def stage8_pool(bpe: tiny.Bpe, records, stage: int = 8):
+    """Stage 8's synthesis sets (own and simulated answers; target: the residue check, then the
+    correct answer) and plain column solutions. A set is kept only where the check leads to the
+    correct answer (`residue_pick`): a set where a wrong answer ending in the right digit is more
+    frequent has nothing that leads to the target. Of the simulated sets whose plurality is
+    right, half are left out, so that most need the check. Stages 9 and 10 draw other sets and
+    problems, with `arith.listed_solution` as target."""
+    listed = stage > 8
+    draw = stage - 8  # seeds apart per stage
+    rng = pyrandom.Random(SEED + 24 + 2 * draw)
+    synthesis = []
+    target = "the residue check, each reference's answer marked, then the correct answer" if listed else "the residue check, then the correct answer"
+    stats = {"problems": len(records), "sets": 0, "simulatedSets": 0, "checkMisleads": 0, "pluralityRight": 0, "target": target}
+
+    def add(p, messages) -> None:
+        answers = [arith.extract(m) for m in messages]
+        if residue_pick(answers, int(p["answer"])) != p["answer"]:
+            stats["checkMisleads"] += 1
+            return
+        stats["sets"] += 1
+        stats["pluralityRight"] += tally_lines(answers)[0][0] == p["answer"]
+        if listed:
+            completion = arith.listed_solution(p["expression"], messages, p["answer"])
+        else:
+            completion = arith.residue_solution(p["expression"], p["answer"])
+        synthesis.append(encode_example(bpe, arith.default_template(p["prompt"], messages), completion))
+
+    for r in records:
+        messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
+        for _ in range(STAGE8_SETS):
+            add(r, rng.sample(messages, min(reference_count(rng), len(messages))))
+    own = stats["sets"]
+    for level, count in STAGE8_SIMULATED.items():
+        for p in arith.generate(SEED + 2400 + 200 * draw + level, count, "train", level):
+            messages = simulated_answer_set(p, reference_count(rng), rng)
+            if tally_lines([arith.extract(m) for m in messages])[0][0] != p["answer"] or rng.random() < 0.5:
+                add(p, messages)
+    stats["simulatedSets"] = stats["sets"] - own
+    log(f"stage {stage} data:", json.dumps(stats))
+    problems = train_problems(shares_of(len(synthesis), STAGE8_PLAIN), 2500 + 200 * draw)
+    plain = [encode_example(bpe, p["prompt"], arith.column_solution(p["expression"])) for p in problems]
     return synthesis + plain, stats
 
 
@@ -838,6 +943,18 @@ def main():
         pool, stats = timed("stage7_data", lambda: stage7_pool(bpe, records))
         log(f"stage 7 pool {len(pool)} examples")
         timed("stage7", lambda: train_loop("stage7", model, pool, STAGE7_STEPS, 0, STAGE7_LR, SEED + 23, STAGE2W_TOKENS))
+    if RESIDUE:
+        pool, stats = timed("stage8_data", lambda: stage8_pool(bpe, records))
+        log(f"stage 8 pool {len(pool)} examples")
+        timed("stage8", lambda: train_loop("stage8", model, pool, STAGE8_STEPS, 0, STAGE8_LR, SEED + 25, STAGE2W_TOKENS))
+    if LISTED:
+        pool, stats = timed("stage9_data", lambda: stage8_pool(bpe, records, 9))
+        log(f"stage 9 pool {len(pool)} examples")
+        timed("stage9", lambda: train_loop("stage9", model, pool, STAGE9_STEPS, 0, STAGE9_LR, SEED + 27, STAGE2W_TOKENS))
+    if LISTED_MORE:
+        pool, stats = timed("stage10_data", lambda: stage8_pool(bpe, records, 10))
+        log(f"stage 10 pool {len(pool)} examples")
+        timed("stage10", lambda: train_loop("stage10", model, pool, STAGE10_STEPS, 0, STAGE10_LR, SEED + 29, STAGE2W_TOKENS))
     if REWRITE:
         vote_sets = pool[: stats["sets"]]
         pool = timed("stage5_data", lambda: stage5_pool(bpe, vote_sets))
