@@ -152,7 +152,7 @@ def check_stats(texts: list[str]) -> str:
 
 
 def residue_stats(texts: list[str], truth: list, references: list[list]) -> str:
-    """For stage-8 syntheses: how often the last-digit check (`arith.residue_lines`) ends with the
+    """For the syntheses of stages 8–10: how often the last-digit check (`arith.residue_lines`) ends with the
     right digit, and how often the answer is the one its own check picks (`train.residue_pick`)."""
     right = follows = written = 0
     for text, (gold, _, _), answers in zip(texts, truth, references):

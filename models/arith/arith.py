@@ -331,7 +331,7 @@ def listed_solution(expression: str, messages: list[str], value) -> str:
     digit = lines[-1].rpartition("=")[2]
     for i, m in enumerate(messages, 1):
         a = extract(m)
-        if a is None or not m.startswith("\n" + conclusion(a)) or len(m) != len(conclusion(a)) + 1:
+        if a is None or m != "\n" + conclusion(a):
             lines.append(f"Reference {i}:")
             continue
         residue = str(int(a) % 10)

@@ -38,7 +38,7 @@ from train import MAX_NEW_CHECKED, MAX_NEW_COLUMNS, MAX_NEW_REWRITE, MAX_NEW_WOR
 def max_new_for(checkpoint: str) -> int:
     """Output budget: a checking synthesizer (stage 2c), a column solver (stages 3–4), a
     rewrite solver (stages 5–6) and a column solver that restates its steps (stage 7) write longer
-    answers than the worked solver; stage 8 is stage 4's column solver with another synthesizer."""
+    answers than the worked solver; stages 8–10 keep stage 4's column solver."""
     name = Path(checkpoint).name
     if name.startswith(("stage5", "stage6", "stage7")):
         return MAX_NEW_REWRITE
