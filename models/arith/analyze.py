@@ -182,11 +182,12 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
         runner = Runner(model, bpe, 12, max_new_for(checkpoint))
     answers = answerer.generate([p["prompt"] for p in problems for _ in range(16)])
     rng = random.Random(3)
-    users, truth = [], []
+    users, truth, references = [], [], []
     stepwise = 0
     for i, p in enumerate(problems):
         texts = [text for text, _ in answers[i * 16 : (i + 1) * 16]]
         picks = [arith.extract(t) for t in texts]
+        references.append(picks)
         truth.append((p["answer"], plurality(picks), sum(a == p["answer"] for a in picks) / 16))
         stepwise += strict_stepwise(p["expression"], texts)
         messages = [arith.chain_message(t) for t in texts] if solver is not None else messages_of(texts)
@@ -194,7 +195,6 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
     n = len(problems)
     single = sum(s for _, _, s in truth) / n
     right = sum(gold == top for gold, top, _ in truth)
-    references = [[arith.extract(t) for t, _ in answers[i * 16 : (i + 1) * 16]] for i in range(n)]
     checked = sum(residue_pick(refs, int(gold)) == gold for refs, (gold, _, _) in zip(references, truth))
     print(
         f"{solver or checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}, "

@@ -192,35 +192,31 @@ FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "
 LAST = next((stage for flag, stage in FLAGS.items() if flag in sys.argv), "stage4")
 
 
-def runs_through(stage: str) -> bool:
-    """Whether the run to LAST passes through `stage`."""
-    at = LAST
+def runs_through(stage: str, last: str = LAST) -> bool:
+    """Whether the run to `last` passes through `stage`."""
+    at = last
     while at is not None and at != stage:
         at = AFTER[at]
     return at == stage
 
 
-CHECKED, COLUMNS, REWRITE, FREE_ORDER, STEPWISE, RESIDUE, LISTED, LISTED_MORE = (
-    runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10"]
-)
+CHECKED, COLUMNS, REWRITE, FREE_ORDER, STEPWISE = (runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6", "stage7"])
 if STEPWISE:
     MODEL = {**MODEL, "max_positions": STAGE7_WINDOW}
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
 # the exported stage's longest answers (column solutions up to ~420 tokens; worked ones ~165, a
 # checking synthesis ~270); pacore also keeps it under half the 1,024-token window.
 MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE or STEPWISE else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
-# Wall-time keys of the stages after each exported one, left out of its config.json.
-LATER_STAGES = {
-    "stage2w": ("stage2c", "stage3", "sampling4", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10"),
-    "stage2c": ("stage3", "sampling4", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9", "stage10"),
-    "stage4": ("stage5", "stage6", "stage7", "stage8", "stage9", "stage10"),
-    "stage5": ("stage6", "stage7", "stage8", "stage9", "stage10"),
-    "stage6": ("stage7", "stage8", "stage9", "stage10"),
-    "stage7": ("stage5", "stage6", "stage8", "stage9", "stage10"),
-    "stage8": ("stage5", "stage6", "stage7", "stage9", "stage10"),
-    "stage9": ("stage5", "stage6", "stage7", "stage10"),
-    "stage10": ("stage5", "stage6", "stage7"),
-}
+# Wall-time keys a stage adds besides its own name (`stage8`, `stage8_data`): stage 4 follows
+# stage 3's parts and its own sampling.
+EXTRA_WALL_KEYS = {"stage4": ("stage3", "sampling4")}
+
+
+def later_wall_keys(last: str) -> tuple[str, ...]:
+    """Prefixes of the wall-time keys of the stages the run to `last` does not pass through,
+    left out of its config.json."""
+    off_path = [s for s in AFTER if not runs_through(s, last)]
+    return tuple(key for s in off_path for key in (s, *EXTRA_WALL_KEYS.get(s, ())))
 
 if SMOKE:
     STAGE1_POOL, STAGE1_STEPS = 2000, 10
@@ -828,7 +824,7 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
             "seed": SEED,
             "stage2Data": stats,
             # The stages that led to this export; not the export itself (timed as it runs).
-            "trainingWallSeconds": {k: v for k, v in wall.items() if k != "export" and not k.startswith(LATER_STAGES[LAST])},
+            "trainingWallSeconds": {k: v for k, v in wall.items() if k != "export" and not k.startswith(later_wall_keys(LAST))},
         },
     }
     generation_config = {"eos_token_id": eos_ids, "pad_token_id": eos_ids[1], "do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": MAX_NEW_TOKENS}
@@ -943,18 +939,13 @@ def main():
         pool, stats = timed("stage7_data", lambda: stage7_pool(bpe, records))
         log(f"stage 7 pool {len(pool)} examples")
         timed("stage7", lambda: train_loop("stage7", model, pool, STAGE7_STEPS, 0, STAGE7_LR, SEED + 23, STAGE2W_TOKENS))
-    if RESIDUE:
-        pool, stats = timed("stage8_data", lambda: stage8_pool(bpe, records))
-        log(f"stage 8 pool {len(pool)} examples")
-        timed("stage8", lambda: train_loop("stage8", model, pool, STAGE8_STEPS, 0, STAGE8_LR, SEED + 25, STAGE2W_TOKENS))
-    if LISTED:
-        pool, stats = timed("stage9_data", lambda: stage8_pool(bpe, records, 9))
-        log(f"stage 9 pool {len(pool)} examples")
-        timed("stage9", lambda: train_loop("stage9", model, pool, STAGE9_STEPS, 0, STAGE9_LR, SEED + 27, STAGE2W_TOKENS))
-    if LISTED_MORE:
-        pool, stats = timed("stage10_data", lambda: stage8_pool(bpe, records, 10))
-        log(f"stage 10 pool {len(pool)} examples")
-        timed("stage10", lambda: train_loop("stage10", model, pool, STAGE10_STEPS, 0, STAGE10_LR, SEED + 29, STAGE2W_TOKENS))
+    # Stages 8–10 share one pool builder; each draws its own sets and batches.
+    for stage, steps, lr in ((8, STAGE8_STEPS, STAGE8_LR), (9, STAGE9_STEPS, STAGE9_LR), (10, STAGE10_STEPS, STAGE10_LR)):
+        name = f"stage{stage}"
+        if runs_through(name):
+            pool, stats = timed(f"{name}_data", lambda: stage8_pool(bpe, records, stage))
+            log(f"stage {stage} pool {len(pool)} examples")
+            timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + 25 + 2 * (stage - 8), STAGE2W_TOKENS))
     if REWRITE:
         vote_sets = pool[: stats["sets"]]
         pool = timed("stage5_data", lambda: stage5_pool(bpe, vote_sets))
