@@ -167,6 +167,22 @@ def residue_stats(texts: list[str], truth: list, references: list[list]) -> str:
     return f"check written in {written / n:.3f}, its digit right in {right / n:.3f}; answer is its check's pick in {follows / n:.3f}"
 
 
+def self_check_stats(texts: list[str], gold: str, expression: str) -> collections.Counter:
+    """For a stage-11 solver's answers to one problem: how many gave an answer, how many of those
+    are right, and how often its check ended with the problem's true last digit."""
+    counts = collections.Counter(answers=len(texts))
+    digit = arith.residue_lines(expression)[-1].rpartition("=")[2]
+    for text in texts:
+        a = arith.extract(text)
+        counts["answered"] += a is not None
+        counts["right"] += a == gold
+        verdict = text[: text.rfind("</think>")].strip().rpartition("\n")[2].split(" ")
+        if len(verdict) == 4:
+            counts["checked"] += 1
+            counts["checkRight"] += verdict[2] == digit
+    return counts
+
+
 def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) -> None:
     """`solver` (the `chains` command): another checkpoint writes the 16 answers, each compacted
     as a stage-7 solver would write it (`arith.chain_message`), and `checkpoint` only
@@ -184,8 +200,10 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
     rng = random.Random(3)
     users, truth, references = [], [], []
     stepwise = 0
+    checks = collections.Counter()
     for i, p in enumerate(problems):
         texts = [text for text, _ in answers[i * 16 : (i + 1) * 16]]
+        checks += self_check_stats(texts, p["answer"], p["expression"])
         picks = [arith.extract(t) for t in texts]
         references.append(picks)
         truth.append((p["answer"], plurality(picks), sum(a == p["answer"] for a in picks) / 16))
@@ -193,6 +211,12 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
         messages = [arith.chain_message(t) for t in texts] if solver is not None else messages_of(texts)
         users.append(arith.default_template(p["prompt"], order_messages(messages, rng)))
     n = len(problems)
+    if checks["checked"]:
+        print(
+            f"own check written in {checks['checked'] / checks['answers']:.3f} of answers, its digit right in "
+            f"{checks['checkRight'] / checks['checked']:.3f}; answered {checks['answered'] / checks['answers']:.3f}, "
+            f"right when answered {checks['right'] / max(1, checks['answered']):.3f}"
+        )
     single = sum(s for _, _, s in truth) / n
     right = sum(gold == top for gold, top, _ in truth)
     checked = sum(residue_pick(refs, int(gold)) == gold for refs, (gold, _, _) in zip(references, truth))

@@ -339,6 +339,32 @@ def listed_solution(expression: str, messages: list[str], value) -> str:
     return "<think>\n" + "\n".join(lines) + "\n</think>\n" + conclusion(value)
 
 
+# The stage-11 solver's message when its own check fails (models/arith/README.md, item 14): no
+# number in it, so that answer extraction finds none and a vote or a synthesis passes over it.
+ABSTAIN = "The check failed: no answer."
+
+
+def check_tail(expression: str, answer) -> str:
+    """What a stage-11 solver writes after its last step line, whose result is `answer`: the
+    problem's last digit worked from one-digit facts (`residue_lines`, under `Check:`), then the
+    answer, its last digit mod 10 and the check's, `ok` where they agree; then the conclusion,
+    or ABSTAIN where they do not. The check reads the problem's numbers, not the steps above,
+    so a slip there does not pass unseen unless it keeps the last digit."""
+    lines = residue_lines(expression)
+    digit = lines[-1].rpartition("=")[2]
+    residue = str(int(answer) % 10)
+    verdict = "ok" if residue == digit else "no"
+    after = conclusion(answer) if verdict == "ok" else ABSTAIN
+    return "Check:\n" + "\n".join(lines) + f"\n{answer}: {residue} {digit} {verdict}\n</think>\n" + after
+
+
+def self_checked_solution(expression: str) -> str:
+    """The stage-11 solver's answer: `column_solution`'s steps, then its own check (`check_tail`)."""
+    text = column_solution(expression)
+    _, value = steps_of(expression)
+    return text[: text.rfind("</think>")] + check_tail(expression, value)
+
+
 def think_steps(text: str) -> list[str]:
     """The step lines (`a op b=c`) inside `<think>`, without column or check lines."""
     start, end = text.find("<think>"), text.find("</think>")

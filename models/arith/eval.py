@@ -38,9 +38,10 @@ from train import MAX_NEW_CHECKED, MAX_NEW_COLUMNS, MAX_NEW_REWRITE, MAX_NEW_WOR
 def max_new_for(checkpoint: str) -> int:
     """Output budget: a checking synthesizer (stage 2c), a column solver (stages 3–4), a
     rewrite solver (stages 5–6) and a column solver that restates its steps (stage 7) write longer
-    answers than the worked solver; stages 8–10 keep stage 4's column solver."""
+    answers than the worked solver; stages 8–10 keep stage 4's column solver, stages 11–12 add their
+    check to it."""
     name = Path(checkpoint).name
-    if name.startswith(("stage5", "stage6", "stage7")):
+    if name.startswith(("stage5", "stage6", "stage7", "stage11", "stage12")):
         return MAX_NEW_REWRITE
     if name.startswith(("stage3", "stage4", "stage8", "stage9", "stage10")):
         return MAX_NEW_COLUMNS

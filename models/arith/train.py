@@ -7,14 +7,15 @@ Run with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in t
     mkdir -p models/arith/run
     nohup /usr/bin/python3 models/arith/train.py > models/arith/run/train.log 2>&1 &
 
-Wall time on 2 shared CPU cores: about 4 h 25 min (stage 1 39 min, 1b 20, sampling 42, 2w 35,
-2c 44, 3 45, sampling 30, 4 11; `trainingWallSeconds` in config.json). It exports stage 4, the
-committed model. `--worked` stops after stage 2w and exports it (the model committed before,
-about 2 h 15 min), `--checked` after stage 2c; `--rewrite` goes on with stage 5 (37 min) and
-`--free-order` with stages 5 and 6 (20 min more), `--stepwise` with stage 7, and `--residue`,
-`--listed` and `--listed-more` with stages 8, 8–9 and 8–10 (17, 27 and 18 min): experiments
-that did not replace stage 4 (models/arith/README.md, items 11–13). `--sample-only` stops after
-the first sampling that the exported stage needs.
+Wall time on 2 shared CPU cores: about 6 h 5 min (stage 1 39 min, 1b 20, sampling 42, 2w 35,
+2c 44, 3 45, sampling 30, 4 11, 8 17, 9 27, 10 18, 11 21, 12 15; `trainingWallSeconds` in
+config.json). It exports stage 12, the committed model. `--columns` stops after stage 4 and
+exports it (the model committed before, about 4 h 25 min), `--worked` after stage 2w (the one
+before that, about 2 h 15 min), `--checked` after stage 2c; `--rewrite` goes on from stage 4
+with stage 5 (37 min) and `--free-order` with stages 5 and 6 (20 min more), `--stepwise` with
+stage 7; `--residue`, `--listed` and `--listed-more` stop after stages 8, 9 and 10 (experiments
+that did not ship: models/arith/README.md, items 11–13), `--self-check` after stage 11.
+`--sample-only` stops after the first sampling that the exported stage needs.
 Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
 rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
 from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
@@ -50,6 +51,11 @@ Stages:
     problem's last digit and picks among the answers that end in it (`arith.residue_solution`),
     from stage 4's weights; then, from stage 8's, the check written against every reference
     (`arith.listed_solution`), continued on fresh draws in stage 10.
+ 11–12. (README item 14; stage 12 is the committed model.) Self-checked solver, from stage 10's
+    weights, continued on fresh draws in stage 12: after its steps the solver works the
+    problem's last digit from one-digit facts and gives no answer where its own answer does not
+    end in it (`arith.self_checked_solution`); the synthesizer votes over the answers left
+    (`arith.vote_solution`), and solves the problem itself where none is.
  Export: onnx-community layout in models/pacore-tiny/.
 """
 
@@ -182,14 +188,35 @@ STAGE9_LR = 5e-4
 # the references still followed the plurality (69% right on simulated sets after 700 steps).
 STAGE10_STEPS = int(os.environ.get("PACORE_TINY_STAGE10_STEPS", "500"))
 STAGE10_LR = 3e-4
-# The stage exported: stage 4 (the committed model) unless a flag picks another. `--worked` stops
-# after stage 2w (the model committed before), `--checked` after stage 2c; `--rewrite` and
-# `--free-order` go on to the experiments of stages 5 and 6 (models/arith/README.md, items 9–11),
-# the other flags to those of stages 7–10 (items 12–13).
+# Stage 11 (`--self-check`): from stage 10's weights, the solver checks its own answer's last digit
+# and gives no answer where the check fails (`arith.self_checked_solution`), and the synthesizer
+# votes over the answers that are left: models/arith/README.md, item 14. Solver examples: gold
+# solutions of fresh problems; stage 4's stored answers and simulated slipped solutions
+# (`slipped_solution`) continued by the check (their steps are not trained on). Synthesis sets:
+# stage 4's stored answers and simulated answer sets as a stage-11 solver would report them, its
+# check wrong STAGE11_CHECK_ERROR of the time.
+STAGE11_GOLD = {3: 400, 4: 900, 5: 1500, 6: 1200}
+STAGE11_OWN_PER_PROBLEM = 8
+STAGE11_SLIPPED = {3: 300, 4: 700, 5: 1200, 6: 800}
+STAGE11_SETS = 4
+STAGE11_SIMULATED = {4: 500, 5: 1200, 6: 800}
+STAGE11_CHECK_ERROR = 0.1
+STAGE11_STEPS = int(os.environ.get("PACORE_TINY_STAGE11_STEPS", "700"))
+STAGE11_LR = 5e-4
+# Stage 12 (the committed model): stage 11 continued on fresh draws at a lower peak rate; stage
+# 11's own check ended with the right digit in only 0.61 of its held-out answers.
+STAGE12_STEPS = int(os.environ.get("PACORE_TINY_STAGE12_STEPS", "500"))
+STAGE12_LR = 3e-4
+# The stage exported: stage 12 (the committed model) unless a flag picks another. `--columns`
+# stops after stage 4 (the model committed before), `--worked` after stage 2w, `--checked` after
+# stage 2c; `--rewrite` and `--free-order` go on to the experiments of stages 5 and 6
+# (models/arith/README.md, items 9–11), `--stepwise` to stage 7's (item 12); `--residue`,
+# `--listed` and `--listed-more` stop at stages 8–10 (item 13) on the way to stages 11–12 (item
+# 14), `--self-check` at stage 11.
 # Each stage's predecessor: stages 5, 7 and 8 all start from stage 4.
-AFTER = {"stage2w": None, "stage2c": "stage2w", "stage4": "stage2c", "stage5": "stage4", "stage6": "stage5", "stage7": "stage4", "stage8": "stage4", "stage9": "stage8", "stage10": "stage9"}
-FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6", "--stepwise": "stage7", "--residue": "stage8", "--listed": "stage9", "--listed-more": "stage10"}
-LAST = next((stage for flag, stage in FLAGS.items() if flag in sys.argv), "stage4")
+AFTER = {"stage2w": None, "stage2c": "stage2w", "stage4": "stage2c", "stage5": "stage4", "stage6": "stage5", "stage7": "stage4", "stage8": "stage4", "stage9": "stage8", "stage10": "stage9", "stage11": "stage10", "stage12": "stage11"}
+FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6", "--stepwise": "stage7", "--residue": "stage8", "--listed": "stage9", "--listed-more": "stage10", "--columns": "stage4", "--self-check": "stage11"}
+LAST = next((stage for flag, stage in FLAGS.items() if flag in sys.argv), "stage12")
 
 
 def runs_through(stage: str, last: str = LAST) -> bool:
@@ -204,9 +231,10 @@ CHECKED, COLUMNS, REWRITE, FREE_ORDER, STEPWISE = (runs_through(s) for s in ["st
 if STEPWISE:
     MODEL = {**MODEL, "max_positions": STAGE7_WINDOW}
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
-# the exported stage's longest answers (column solutions up to ~420 tokens; worked ones ~165, a
-# checking synthesis ~270); pacore also keeps it under half the 1,024-token window.
-MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE or STEPWISE else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
+# the exported stage's longest answers (column solutions up to ~420 tokens, ~540 with stage 11's
+# check; worked ones ~165, a checking synthesis ~270); pacore also keeps it under half the
+# 1,024-token window.
+MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE or STEPWISE or runs_through("stage11") else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
 # Wall-time keys a stage adds besides its own name (`stage8`, `stage8_data`): stage 4 follows
 # stage 3's parts and its own sampling.
 EXTRA_WALL_KEYS = {"stage4": ("stage3", "sampling4")}
@@ -230,6 +258,7 @@ if SMOKE:
     STAGE5_POOL, STAGE5_STEPS, STAGE6_STEPS = 2000, 10, 10
     STAGE7_SIMULATED, STAGE7_STEPS = {5: 20}, 10
     STAGE8_SIMULATED, STAGE8_STEPS, STAGE9_STEPS, STAGE10_STEPS = {5: 20}, 10, 10, 10
+    STAGE11_GOLD, STAGE11_SLIPPED, STAGE11_SIMULATED, STAGE11_STEPS, STAGE12_STEPS = {5: 20}, {5: 20}, {5: 20}, 10, 10
 
 CHECKPOINT_EVERY = 50
 
@@ -740,6 +769,26 @@ def simulated_answer_set(p, k: int, rng: pyrandom.Random) -> list[str]:
     return ["\n" + arith.conclusion(a) for a in answers]
 
 
+def own_sets(records, per_problem: int, rng: pyrandom.Random, add) -> None:
+    """`add(problem, messages)` for `per_problem` sets of 1–16 of each record's own compacted
+    answers."""
+    for r in records:
+        messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
+        for _ in range(per_problem):
+            add(r, rng.sample(messages, min(reference_count(rng), len(messages))))
+
+
+def simulated_sets(counts: dict, seed: int, rng: pyrandom.Random, add, keep=None) -> None:
+    """`add(problem, messages)` for one set of simulated answers (`simulated_answer_set`) per fresh
+    training problem, `counts[level]` of each level drawn with seed `seed + level`; `keep`, if
+    given, may leave a set out."""
+    for level, count in counts.items():
+        for p in arith.generate(seed + level, count, "train", level):
+            messages = simulated_answer_set(p, reference_count(rng), rng)
+            if keep is None or keep(p, messages):
+                add(p, messages)
+
+
 def stage8_pool(bpe: tiny.Bpe, records, stage: int = 8):
     """Stage 8's synthesis sets (own and simulated answers; target: the residue check, then the
     correct answer) and plain column solutions. A set is kept only where the check leads to the
@@ -767,21 +816,129 @@ def stage8_pool(bpe: tiny.Bpe, records, stage: int = 8):
             completion = arith.residue_solution(p["expression"], p["answer"])
         synthesis.append(encode_example(bpe, arith.default_template(p["prompt"], messages), completion))
 
-    for r in records:
-        messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
-        for _ in range(STAGE8_SETS):
-            add(r, rng.sample(messages, min(reference_count(rng), len(messages))))
+    own_sets(records, STAGE8_SETS, rng, add)
     own = stats["sets"]
-    for level, count in STAGE8_SIMULATED.items():
-        for p in arith.generate(SEED + 2400 + 200 * draw + level, count, "train", level):
-            messages = simulated_answer_set(p, reference_count(rng), rng)
-            if tally_lines([arith.extract(m) for m in messages])[0][0] != p["answer"] or rng.random() < 0.5:
-                add(p, messages)
+
+    def mostly_plurality_wrong(p, messages) -> bool:
+        # Half the simulated sets whose plurality is right are left out.
+        return tally_lines([arith.extract(m) for m in messages])[0][0] != p["answer"] or rng.random() < 0.5
+
+    simulated_sets(STAGE8_SIMULATED, SEED + 2400 + 200 * draw, rng, add, mostly_plurality_wrong)
     stats["simulatedSets"] = stats["sets"] - own
     log(f"stage {stage} data:", json.dumps(stats))
     problems = train_problems(shares_of(len(synthesis), STAGE8_PLAIN), 2500 + 200 * draw)
     plain = [encode_example(bpe, p["prompt"], arith.column_solution(p["expression"])) for p in problems]
     return synthesis + plain, stats
+
+
+def encode_continued(bpe: tiny.Bpe, prompt_text: str, prefix: str, continuation: str):
+    """An example whose assistant turn starts with `prefix` (not trained on: a slip in it is not
+    something to learn) and goes on with `continuation`; None where the two do not tokenize
+    apart the way the whole text does."""
+    ids, _ = encode_example(bpe, prompt_text, prefix + continuation)
+    start = len(bpe.encode(tiny.chat_prompt(prompt_text))) + len(bpe.encode(prefix))
+    head, _ = encode_example(bpe, prompt_text, prefix)
+    return (ids, start) if ids[:start] == head[:start] else None
+
+
+def slipped_solution(expression: str, rng: pyrandom.Random) -> tuple[str, int]:
+    """A column solution's `<think>` lines with one slip the column solver makes, carried into the
+    later steps: at one step drawn at random, an operand misread (the columns then work the wrong
+    operand) or the result written wrong from right columns. Returns the lines and the result of
+    the last step."""
+    steps, _ = arith.steps_of(expression)
+    at, misread_it = rng.randrange(len(steps)), rng.random() < 0.5
+    lines: list[str] = []
+
+    def walk(node) -> int:
+        if node[0] == "num":
+            return node[1]
+        if node[0] == "group":
+            return walk(node[1])
+        a, b, op = walk(node[2]), walk(node[3]), node[1]
+        here = len(lines) // 2 == at
+        if here and misread_it:
+            if rng.random() < 0.5:
+                a = misread(a, rng)
+            else:
+                b = misread(b, rng)
+        left = arith.step_left(a, op, b)
+        value = arith.apply(a, op, b)
+        written = slip(value, rng) if here and not misread_it else value
+        lines.extend([arith.column_line(left), f"{left}={written}"])
+        return written
+
+    value = walk(arith.parse(expression))
+    return "<think>\n" + "\n".join(lines) + "\n", value
+
+
+def reported(message: str, true_residue: int, rng: pyrandom.Random) -> str:
+    """The message a stage-11 solver would have written for an answer-only `message`: the same
+    where its check passes, ABSTAIN where it fails. Its check digit is wrong (another digit) with
+    probability STAGE11_CHECK_ERROR."""
+    a = arith.extract(message)
+    if a is None:
+        return message
+    digit = true_residue
+    if rng.random() < STAGE11_CHECK_ERROR:
+        digit = rng.choice([d for d in range(10) if d != true_residue])
+    return message if int(a) % 10 == digit else "\n" + arith.ABSTAIN
+
+
+def stage11_pool(bpe: tiny.Bpe, records, stage: int = 11):
+    """Stage 11's examples (models/arith/README.md, item 14): the solver's own check after gold,
+    own and slipped steps, and vote sets over answers reported as a stage-11 solver would. A set
+    whose passing answers' plurality is wrong is left out (nothing in it leads to the target); a
+    set where every answer failed its check has the self-checked solution as target."""
+    draw = stage - 11  # stage 12 draws other problems and sets
+    rng = pyrandom.Random(SEED + 30 + 2 * draw)
+    stats = {"gold": 0, "own": 0, "ownFailing": 0, "slipped": 0, "slippedFailing": 0, "sets": 0, "setsAllAbstain": 0, "setsPassingWrong": 0, "simulatedSets": 0}
+    pool = []
+    for p in train_problems(STAGE11_GOLD, 3000 + 300 * draw):
+        pool.append(encode_example(bpe, p["prompt"], arith.self_checked_solution(p["expression"])))
+        stats["gold"] += 1
+
+    def add_continued(p, prefix: str, answer, kind: str) -> None:
+        tail = arith.check_tail(p["expression"], answer)
+        example = encode_continued(bpe, p["prompt"], prefix, tail)
+        if example is not None:
+            pool.append(example)
+            stats[kind] += 1
+            stats[kind + "Failing"] += arith.ABSTAIN in tail
+
+    for r in records:
+        for t in rng.sample(r["samples"], min(STAGE11_OWN_PER_PROBLEM, len(r["samples"]))):
+            steps = arith.think_steps(t)
+            end = t.rfind("</think>")
+            answer = steps[-1].rpartition("=")[2] if steps else ""
+            if not arith.NUMBER_RE.fullmatch(answer) or end < 0 or not t[:end].endswith(steps[-1] + "\n"):
+                continue
+            add_continued(r, t[:end], answer, "own")
+    for level, count in STAGE11_SLIPPED.items():
+        for p in arith.generate(SEED + 3100 + 300 * draw + level, count, "train", level):
+            prefix, value = slipped_solution(p["expression"], rng)
+            add_continued(p, prefix, value, "slipped")
+
+    def add_set(p, messages) -> None:
+        messages = [reported(m, int(p["answer"]) % 10, rng) for m in messages]
+        answers = [a for a in (arith.extract(m) for m in messages) if a is not None]
+        if not answers:
+            stats["setsAllAbstain"] += 1
+            target = arith.self_checked_solution(p["expression"])
+        elif tally_lines(answers)[0][0] == p["answer"]:
+            target = arith.vote_solution(p["answer"])
+        else:
+            stats["setsPassingWrong"] += 1
+            return
+        stats["sets"] += 1
+        pool.append(encode_example(bpe, arith.default_template(p["prompt"], messages), target))
+
+    own_sets(records, STAGE11_SETS, rng, add_set)
+    own = stats["sets"]
+    simulated_sets(STAGE11_SIMULATED, SEED + 3200 + 300 * draw, rng, add_set)
+    stats["simulatedSets"] = stats["sets"] - own
+    log(f"stage {stage} data:", json.dumps(stats))
+    return pool, stats
 
 
 # ----------------------------------------------------------------------------- export
@@ -942,10 +1099,17 @@ def main():
     # Stages 8–10 share one pool builder; each draws its own sets and batches.
     for stage, steps, lr in ((8, STAGE8_STEPS, STAGE8_LR), (9, STAGE9_STEPS, STAGE9_LR), (10, STAGE10_STEPS, STAGE10_LR)):
         name = f"stage{stage}"
-        if runs_through(name):
+        # A finished stage on the way to a later one only loads its weights.
+        if runs_through(name) and (name == LAST or not finished(name, steps, model)):
             pool, stats = timed(f"{name}_data", lambda: stage8_pool(bpe, records, stage))
             log(f"stage {stage} pool {len(pool)} examples")
             timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + 25 + 2 * (stage - 8), STAGE2W_TOKENS))
+    for stage, steps, lr in ((11, STAGE11_STEPS, STAGE11_LR), (12, STAGE12_STEPS, STAGE12_LR)):
+        name = f"stage{stage}"
+        if runs_through(name) and (name == LAST or not finished(name, steps, model)):
+            pool, stats = timed(f"{name}_data", lambda: stage11_pool(bpe, records, stage))
+            log(f"stage {stage} pool {len(pool)} examples")
+            timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + 31 + 2 * (stage - 11), STAGE2W_TOKENS))
     if REWRITE:
         vote_sets = pool[: stats["sets"]]
         pool = timed("stage5_data", lambda: stage5_pool(bpe, vote_sets))

@@ -89,6 +89,9 @@ export async function runBenchmark(input: BenchmarkInput) {
     plan: strategy.plan,
     accuracy: n === 0 ? 0 : correct / n,
     correct,
+    // Problems whose run stated an answer at all (a model may decline, as the embedded one does
+    // when its own check fails): accuracy over answered problems is correct / answered.
+    answered: outcomes.filter((outcome) => outcome.answer !== null).length,
     failed: outcomes.filter((outcome) => outcome.error).length,
     usage: {
       promptTokens: sum((o) => o.usage.promptTokens),

@@ -42,6 +42,11 @@ describe("pacore bench", () => {
       report.problems.filter((p: { correct: boolean }) => p.correct).length,
     );
     assert.equal(report.accuracy, report.correct / 30);
+    assert.equal(
+      report.answered,
+      report.problems.filter((p: { answer: string | null }) => p.answer !== null).length,
+    );
+    assert.ok(report.answered >= report.correct);
     assert.ok(report.usage.totalTokens > 0);
     const expected = generateArith({ seed: 1, count: 30 });
     assert.deepEqual(

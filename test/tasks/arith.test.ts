@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { extractAnswer, majorityVote } from "../../src/answers/index.js";
 import { ChatPrompter } from "../../src/backends/onnx/chat-prompt.js";
 import { loadModelDirectory } from "../../src/backends/onnx/model-directory.js";
 import { onnxBackend } from "../../src/backends/onnx/onnx-backend.js";
@@ -200,6 +201,17 @@ describe("arith: the embedded model (models/pacore-tiny) sees what it was traine
       // `<think>` tags are not special: decoding keeps them, so compaction can find `</think>`.
       assert.equal(prompter.decode(item.ids), item.text.replace(/<\|im_(start|end)\|>/g, ""));
     }
+  });
+
+  it("an answer whose own check failed states no answer, so a vote passes over it", () => {
+    // The conclusion the model writes when its check fails (`ABSTAIN` in models/arith/arith.py).
+    const declined =
+      "<think>\nCheck:\n47*8=6\n5-8=7\n-328: 2 7 no\n</think>\nThe check failed: no answer.";
+    assert.equal(extractAnswer(declined), null);
+    assert.equal(extractAnswer(declined, { kind: "numeric" }), null);
+    assert.equal(verifyArith({ answer: "-328" }, declined), false);
+    const vote = majorityVote([extractAnswer(declined), "397", extractAnswer(declined)]);
+    assert.deepEqual([vote.answer, vote.count], ["397", 1]);
   });
 
   it("the ONNX backend decodes greedily the same ids as torch", async () => {
