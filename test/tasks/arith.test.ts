@@ -205,8 +205,11 @@ describe("arith: the embedded model (models/pacore-tiny) sees what it was traine
 
   it("an answer whose own check failed states no answer, so a vote passes over it", () => {
     // The conclusion the model writes when its check fails (`ABSTAIN` in models/arith/arith.py).
-    const declined =
-      "<think>\nCheck:\n47*8=6\n5-8=7\n-328: 2 7 no\n</think>\nThe check failed: no answer.";
+    const { declinedConclusion } = readJson("../../models/pacore-tiny/config.json").pacore as {
+      declinedConclusion: string;
+    };
+    assert.equal(typeof declinedConclusion, "string");
+    const declined = `<think>\nCheck:\n47*8=6\n5-8=7\n-328: 2 7 no\n</think>\n${declinedConclusion}`;
     assert.equal(extractAnswer(declined), null);
     assert.equal(extractAnswer(declined, { kind: "numeric" }), null);
     assert.equal(verifyArith({ answer: "-328" }, declined), false);
