@@ -836,9 +836,8 @@ def encode_continued(bpe: tiny.Bpe, prompt_text: str, prefix: str, continuation:
     something to learn) and goes on with `continuation`; None where the two do not tokenize
     apart the way the whole text does."""
     ids, _ = encode_example(bpe, prompt_text, prefix + continuation)
-    start = len(bpe.encode(tiny.chat_prompt(prompt_text))) + len(bpe.encode(prefix))
-    head, _ = encode_example(bpe, prompt_text, prefix)
-    return (ids, start) if ids[:start] == head[:start] else None
+    head = bpe.encode(tiny.chat_prompt(prompt_text)) + bpe.encode(prefix)
+    return (ids, len(head)) if ids[: len(head)] == head else None
 
 
 def slipped_solution(expression: str, rng: pyrandom.Random) -> tuple[str, int]:
@@ -1099,20 +1098,17 @@ def main():
         pool, stats = timed("stage7_data", lambda: stage7_pool(bpe, records))
         log(f"stage 7 pool {len(pool)} examples")
         timed("stage7", lambda: train_loop("stage7", model, pool, STAGE7_STEPS, 0, STAGE7_LR, SEED + 23, STAGE2W_TOKENS))
-    # Stages 8–10 share one pool builder; each draws its own sets and batches.
-    for stage, steps, lr in ((8, STAGE8_STEPS, STAGE8_LR), (9, STAGE9_STEPS, STAGE9_LR), (10, STAGE10_STEPS, STAGE10_LR)):
+    # Stages 8–10 share one pool builder, stages 11–12 another; each stage draws its own sets and
+    # batches.
+    later = [(8, STAGE8_STEPS, STAGE8_LR, stage8_pool), (9, STAGE9_STEPS, STAGE9_LR, stage8_pool), (10, STAGE10_STEPS, STAGE10_LR, stage8_pool)]
+    later += [(11, STAGE11_STEPS, STAGE11_LR, stage11_pool), (12, STAGE12_STEPS, STAGE12_LR, stage11_pool)]
+    for stage, steps, lr, build in later:
         name = f"stage{stage}"
         # A finished stage on the way to a later one only loads its weights.
         if runs_through(name) and (name == LAST or not finished(name, steps, model)):
-            pool, stats = timed(f"{name}_data", lambda: stage8_pool(bpe, records, stage))
+            pool, stats = timed(f"{name}_data", lambda: build(bpe, records, stage))
             log(f"stage {stage} pool {len(pool)} examples")
             timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + 25 + 2 * (stage - 8), STAGE2W_TOKENS))
-    for stage, steps, lr in ((11, STAGE11_STEPS, STAGE11_LR), (12, STAGE12_STEPS, STAGE12_LR)):
-        name = f"stage{stage}"
-        if runs_through(name) and (name == LAST or not finished(name, steps, model)):
-            pool, stats = timed(f"{name}_data", lambda: stage11_pool(bpe, records, stage))
-            log(f"stage {stage} pool {len(pool)} examples")
-            timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + 31 + 2 * (stage - 11), STAGE2W_TOKENS))
     if REWRITE:
         vote_sets = pool[: stats["sets"]]
         pool = timed("stage5_data", lambda: stage5_pool(bpe, vote_sets))
