@@ -18,10 +18,11 @@ export * from "../strategies/index.js";
 export * from "./answers/index.js";
 export * from "./backends/function/index.js";
 export * from "./backends/simulated/index.js";
+export * from "./common/errors.js";
+export { estimateTextTokens, estimateTokens } from "./common/estimate-tokens.js";
+export { createRandom, hashSeed, shuffle } from "./common/random.js";
 export { checkPlanFits, fitMessages, splitBudget } from "./core/budget.js";
 export { normalizeProblem, Run, type RunConfig, run, sumUsage } from "./core/engine.js";
-export * from "./core/errors.js";
-export { estimateTextTokens, estimateTokens } from "./core/estimate-tokens.js";
 export {
   type CompactionPolicy,
   CompactionPolicySchema,
@@ -32,7 +33,6 @@ export {
   type RunOptionsInput,
   RunOptionsSchema,
 } from "./core/options.js";
-export { createRandom, hashSeed, shuffle } from "./core/random.js";
 export type { TokenCounter } from "./core/tokens.js";
 export type * from "./spec/backend.js";
 export type * from "./spec/run.js";

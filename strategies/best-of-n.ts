@@ -3,8 +3,8 @@
  * highest. Cobbe et al., "Training Verifiers to Solve Math Word Problems" (arXiv 2110.14168).
  */
 import { extractAnswer } from "../src/answers/extract.js";
-import { ConfigError } from "../src/core/errors.js";
-import { checkPositiveIntegers } from "../src/core/validate.js";
+import { ConfigError } from "../src/common/errors.js";
+import { checkPositiveIntegers } from "../src/common/validate.js";
 import type { ChatMessage } from "../src/spec/backend.js";
 import type { Trajectory } from "../src/spec/run.js";
 import type { Strategy } from "../src/spec/strategy.js";

@@ -2,7 +2,7 @@
  * Compaction: a trajectory's message is only its final conclusion, everything after the last
  * `</think>`, or the whole text where there is none. Verbatim: nothing trimmed or rewritten.
  */
-import { shuffle } from "../src/core/random.js";
+import { shuffle } from "../src/common/random.js";
 import type { Trajectory } from "../src/spec/run.js";
 
 const THINK_END = "</think>";

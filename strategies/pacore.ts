@@ -7,7 +7,7 @@
  * answer. Paper presets: low `[4]`, medium `[16]`, high `[32, 4]`.
  */
 
-import { checkPositiveIntegers } from "../src/core/validate.js";
+import { checkPositiveIntegers } from "../src/common/validate.js";
 import type { ChatMessage } from "../src/spec/backend.js";
 import type { Strategy } from "../src/spec/strategy.js";
 import { compactTrajectory, lengthSortThenShuffle } from "./compaction.js";

@@ -5,8 +5,8 @@
  * Self-Aggregation Unlocks Deep Thinking in Large Language Models" (arXiv 2509.26626).
  */
 
-import { ConfigError } from "../src/core/errors.js";
-import { checkPositiveIntegers } from "../src/core/validate.js";
+import { ConfigError } from "../src/common/errors.js";
+import { checkPositiveIntegers } from "../src/common/validate.js";
 import type { ChatMessage } from "../src/spec/backend.js";
 import type { Strategy } from "../src/spec/strategy.js";
 import { compactTrajectory } from "./compaction.js";

@@ -5,7 +5,7 @@
  */
 import { extractAnswer as defaultExtract } from "../src/answers/extract.js";
 import { majorityVote, type TieBreak } from "../src/answers/vote.js";
-import { checkPositiveIntegers } from "../src/core/validate.js";
+import { checkPositiveIntegers } from "../src/common/validate.js";
 import type { Trajectory } from "../src/spec/run.js";
 import type { Selection, Strategy } from "../src/spec/strategy.js";
 import { compactTrajectory } from "./compaction.js";

@@ -4,8 +4,8 @@
  * at equal trajectory counts, parallel rounds beat it.
  */
 
-import { ConfigError } from "../src/core/errors.js";
-import { checkPositiveIntegers } from "../src/core/validate.js";
+import { ConfigError } from "../src/common/errors.js";
+import { checkPositiveIntegers } from "../src/common/validate.js";
 import type { Strategy } from "../src/spec/strategy.js";
 import { type PacoreOptions, pacore } from "./pacore.js";
 

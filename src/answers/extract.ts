@@ -2,7 +2,8 @@
  * Final-answer extraction from model output: `\boxed{…}`, "the answer is …" phrases,
  * multiple-choice letters, and the last number, looking only after the reasoning.
  */
-import { ConfigError } from "../core/errors.js";
+import { ConfigError } from "../common/errors.js";
+import { splitReasoning } from "../common/think.js";
 import { closingBrace } from "./braces.js";
 
 /**
@@ -20,12 +21,6 @@ export type AnswerKind = "auto" | "math" | "numeric" | "choice" | "exact";
 export interface ExtractOptions {
   /** What kind of answer to look for; default `auto`. */
   readonly kind?: AnswerKind;
-}
-
-/** The text after the last `</think>`, or the whole text when there is none. */
-function afterReasoning(text: string): string {
-  const close = text.lastIndexOf("</think>");
-  return close < 0 ? text : text.slice(close + "</think>".length);
 }
 
 /**
@@ -181,7 +176,7 @@ function numericCandidate(candidate: string | null): string | null {
  */
 export function extractAnswer(text: string, options: ExtractOptions = {}): string | null {
   const kind = options.kind ?? "auto";
-  const body = afterReasoning(text);
+  const body = splitReasoning(text).content;
   const boxed = extractBoxed(body);
   const boxedValue = boxed === null || boxed === "" ? null : boxed;
   switch (kind) {

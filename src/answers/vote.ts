@@ -1,7 +1,7 @@
 /**
  * Majority voting over extracted answers (self-consistency), grouping equivalent answers.
  */
-import { ConfigError } from "../core/errors.js";
+import { ConfigError } from "../common/errors.js";
 import { normalizeAnswer } from "./equivalence.js";
 
 /** One group of equivalent answers. */

@@ -2,7 +2,7 @@
  * Builds the backend a command asked for. Heavy backends are imported lazily so that
  * `--backend simulated` never loads onnxruntime or undici.
  */
-import { ConfigError } from "../core/errors.js";
+import { ConfigError } from "../common/errors.js";
 import type { ModelBackend } from "../spec/backend.js";
 import { EMBEDDED_MODEL_BATCH_SIZE, embeddedModelDir } from "./embedded-model.js";
 

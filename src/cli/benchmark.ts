@@ -3,8 +3,8 @@
  * by `pacore bench` and `pacore demo`.
  */
 import pLimit from "p-limit";
+import { describeError } from "../common/errors.js";
 import { run } from "../core/engine.js";
-import { describeError } from "../core/errors.js";
 import type { RunOptionsInput } from "../core/options.js";
 import type { ModelBackend } from "../spec/backend.js";
 import type { UsageTotals } from "../spec/run.js";

@@ -1,5 +1,5 @@
 /** Runs the `pacore` command: exit 2 for bad input, 1 for a failed run; one line of reason. */
-import { PacoreError } from "../core/errors.js";
+import { PacoreError } from "../common/errors.js";
 import { main } from "./main.js";
 
 try {

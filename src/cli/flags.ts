@@ -4,8 +4,8 @@
  */
 import { parseArgs } from "node:util";
 import type { z } from "zod";
-import { ConfigError } from "../core/errors.js";
-import { formatZodError } from "../core/options.js";
+import { ConfigError } from "../common/errors.js";
+import { formatZodError } from "../common/validate.js";
 
 /** How one schema key is spelled and read on the command line. */
 export interface FlagSpec {

@@ -5,8 +5,8 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { ConfigError, PacoreError } from "../common/errors.js";
 import { Run } from "../core/engine.js";
-import { ConfigError, PacoreError } from "../core/errors.js";
 import type { ChatMessage, ContentPart } from "../spec/backend.js";
 import type { RunResult } from "../spec/run.js";
 import { createBackend } from "./backends.js";

@@ -9,7 +9,7 @@ import { selfConsistency } from "../../strategies/self-consistency.js";
 import { sequential } from "../../strategies/sequential.js";
 import { single } from "../../strategies/single.js";
 import { TEMPLATE_NAMES, type TemplateName } from "../../strategies/synthesis-template.js";
-import { ConfigError } from "../core/errors.js";
+import { ConfigError } from "../common/errors.js";
 import type { Strategy } from "../spec/strategy.js";
 
 export const STRATEGY_NAMES = [

@@ -4,11 +4,12 @@
  * is cut to its share by a named policy. The PaCoRe reference client checks no limit at all; here
  * a plan that cannot fit fails before any call, with the numbers.
  */
+
+import { BudgetError } from "../common/errors.js";
+import { createRandom } from "../common/random.js";
 import type { ChatMessage } from "../spec/backend.js";
 import type { Strategy } from "../spec/strategy.js";
-import { BudgetError } from "./errors.js";
 import type { CompactionPolicy } from "./options.js";
-import { createRandom } from "./random.js";
 import type { TokenCounter } from "./tokens.js";
 
 /** Marks where a message was cut. */

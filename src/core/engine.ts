@@ -7,6 +7,17 @@
 import { EventEmitter } from "eventemitter3";
 import pLimit, { type LimitFunction } from "p-limit";
 import { extractAnswer as defaultExtractAnswer } from "../answers/index.js";
+import {
+  AbortError,
+  BackendError,
+  ConfigError,
+  describeError,
+  PacoreError,
+  QuorumError,
+} from "../common/errors.js";
+import { createRandom, hashSeed } from "../common/random.js";
+import { sleep } from "../common/sleep.js";
+import { checkPositiveIntegers } from "../common/validate.js";
 import type { ChatMessage, Completion, ModelBackend } from "../spec/backend.js";
 import type {
   RoundResult,
@@ -19,14 +30,6 @@ import type {
 import type { Selection, Strategy } from "../spec/strategy.js";
 import { budgetError, type FitResult, fitMessages, measurePlan } from "./budget.js";
 import {
-  AbortError,
-  BackendError,
-  ConfigError,
-  describeError,
-  PacoreError,
-  QuorumError,
-} from "./errors.js";
-import {
   DEFAULT_CONTEXT_WINDOW,
   DEFAULT_MAX_TOKENS,
   MIN_DEFAULT_MAX_TOKENS,
@@ -34,10 +37,8 @@ import {
   type RunOptions,
   type RunOptionsInput,
 } from "./options.js";
-import { createRandom, hashSeed } from "./random.js";
 import { RunLog } from "./run-log.js";
 import { type TokenCounter, tokenCounterFor } from "./tokens.js";
-import { checkPositiveIntegers } from "./validate.js";
 
 /** What to run. */
 export interface RunConfig {
@@ -531,18 +532,7 @@ class RunExecution {
     const retryAfter = error instanceof BackendError ? (error.retryAfterMs ?? 0) : 0;
     const delay = Math.max(retryAfter, Math.random() * ceiling);
     if (delay <= 0) return;
-    const signal = this.#controller.signal;
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(this.#abortError(signal.reason));
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, delay);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
+    await sleep(delay, this.#controller.signal, (reason) => this.#abortError(reason));
   }
 
   #throwIfAborted(): void {

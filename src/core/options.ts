@@ -3,7 +3,8 @@
  * onto these keys.
  */
 import { z } from "zod";
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../common/errors.js";
+import { formatZodError } from "../common/validate.js";
 
 /** Context window assumed when neither the user nor the backend says; a warning is raised. */
 export const DEFAULT_CONTEXT_WINDOW = 32_768;
@@ -80,19 +81,4 @@ export function parseRunOptions(input: unknown): RunOptions {
   const parsed = RunOptionsSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) return parsed.data;
   throw new ConfigError(formatZodError(parsed.error, "run option"), { cause: parsed.error });
-}
-
-/** One line per issue: ``Invalid run option `topP`: expected number > 0, got `0` ``. */
-export function formatZodError(error: z.ZodError, what: string): string {
-  return error.issues
-    .map((issue) => {
-      if (issue.code === "unrecognized_keys") {
-        const prefix = issue.path.length > 0 ? `${issue.path.join(".")}.` : "";
-        return `Unknown ${what} ${issue.keys.map((key) => `\`${prefix}${key}\``).join(", ")}`;
-      }
-      const key = issue.path.join(".") || "(root)";
-      const got = "input" in issue ? `, got \`${JSON.stringify(issue.input)}\`` : "";
-      return `Invalid ${what} \`${key}\`: ${issue.message}${got}`;
-    })
-    .join("; ");
 }

@@ -6,8 +6,8 @@
  * in.
  */
 import { closeSync, existsSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
+import { RunLogError } from "../common/errors.js";
 import type { Trajectory } from "../spec/run.js";
-import { RunLogError } from "./errors.js";
 
 /** What makes two runs the same run: a log is only reused when all of it matches. */
 export interface RunIdentity {

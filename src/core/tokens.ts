@@ -2,8 +2,9 @@
  * Token counting for the budget planner: the backend's own counter when it has one, else a
  * stated estimate (`estimateTokens`).
  */
+
+import { estimateTokens } from "../common/estimate-tokens.js";
 import type { ChatMessage, ModelBackend } from "../spec/backend.js";
-import { estimateTokens } from "./estimate-tokens.js";
 
 /** Counts tokens of a string or of a message list as the model sees it. */
 export type TokenCounter = (input: string | readonly ChatMessage[]) => Promise<number>;

@@ -9,8 +9,8 @@
  * checks that both agree.
  */
 import { answersEqual, extractAnswer } from "../answers/index.js";
-import { ConfigError } from "../core/errors.js";
-import { createRandom, hashSeed } from "../core/random.js";
+import { ConfigError } from "../common/errors.js";
+import { createRandom, hashSeed } from "../common/random.js";
 
 /** Which problems to draw: the held-out tenth, the training nine tenths, or both. */
 export type ArithSplit = "heldout" | "train" | "all";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { extractAnswer, extractBoxed, extractLastNumber } from "../../src/answers/index.js";
-import { ConfigError } from "../../src/core/errors.js";
+import { ConfigError } from "../../src/common/errors.js";
 
 describe("extractAnswer (auto)", () => {
   const cases: [string, string, string | null][] = [

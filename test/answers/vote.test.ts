@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { extractAnswer, majorityVote } from "../../src/answers/index.js";
-import { ConfigError } from "../../src/core/errors.js";
+import { ConfigError } from "../../src/common/errors.js";
 
 describe("majorityVote", () => {
   test("groups equivalent answers and ignores nulls and blanks", () => {

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { functionBackend } from "../../src/backends/function/index.js";
-import { estimateTokens } from "../../src/backends/shared/estimate-tokens.js";
 import {
   AbortError,
   BackendError,
   ConfigError,
   ContextLengthError,
   PacoreError,
-} from "../../src/core/errors.js";
+} from "../../src/common/errors.js";
+import { estimateTokens } from "../../src/common/estimate-tokens.js";
 import type { GenerateRequest } from "../../src/spec/backend.js";
 
 const messages = [{ role: "user", content: "What is 2+2?" }] as const;

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { answersEqual, extractAnswer, formatRational } from "../../src/answers/index.js";
-import { estimateTokens } from "../../src/backends/shared/estimate-tokens.js";
 import {
   evaluateArithmetic,
   findArithmeticExpression,
@@ -14,7 +13,8 @@ import {
   BackendError,
   ConfigError,
   ContextLengthError,
-} from "../../src/core/errors.js";
+} from "../../src/common/errors.js";
+import { estimateTokens } from "../../src/common/estimate-tokens.js";
 import type { ChatMessage, GenerateRequest } from "../../src/spec/backend.js";
 
 const PROBLEM = "What is 17*23+5?";

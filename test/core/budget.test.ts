@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { BudgetError } from "../../src/common/errors.js";
+import { estimateTokens } from "../../src/common/estimate-tokens.js";
 import { checkPlanFits, fitMessages, splitBudget } from "../../src/core/budget.js";
-import { BudgetError } from "../../src/core/errors.js";
-import { estimateTokens } from "../../src/core/estimate-tokens.js";
 import type { TokenCounter } from "../../src/core/tokens.js";
 import { pacore } from "../../strategies/pacore.js";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { BackendError, BudgetError, QuorumError } from "../../src/common/errors.js";
 import { checkPlanFits } from "../../src/core/budget.js";
 import { Run, run } from "../../src/core/engine.js";
-import { BackendError, BudgetError, QuorumError } from "../../src/core/errors.js";
 import type { RunEventName } from "../../src/spec/run.js";
 import { pacore } from "../../strategies/pacore.js";
 import { single } from "../../strategies/single.js";

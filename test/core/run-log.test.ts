@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { RunLogError } from "../../src/common/errors.js";
 import { run } from "../../src/core/engine.js";
-import { RunLogError } from "../../src/core/errors.js";
 import { pacore } from "../../strategies/pacore.js";
 import { scriptedBackend } from "../helpers/scripted-backend.js";
 

@@ -2,8 +2,8 @@
  * A backend for engine tests: outputs derived from each sample's seed, optional latency and
  * injected failures, and a record of every call and of the most calls in flight at once.
  */
-import { AbortError, BackendError } from "../../src/core/errors.js";
-import { estimateTokens } from "../../src/core/estimate-tokens.js";
+import { AbortError, BackendError } from "../../src/common/errors.js";
+import { estimateTokens } from "../../src/common/estimate-tokens.js";
 import { messageText } from "../../src/core/tokens.js";
 import type {
   ChatMessage,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { createRandom } from "../../src/core/random.js";
+import { createRandom } from "../../src/common/random.js";
 import type { Trajectory } from "../../src/spec/run.js";
 import {
   compactTrajectory,

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { createRandom } from "../../src/common/random.js";
 import { run } from "../../src/core/engine.js";
-import { createRandom } from "../../src/core/random.js";
 import { bestOfN } from "../../strategies/best-of-n.js";
 import { drawSubset, rsa } from "../../strategies/rsa.js";
 import { selfConsistency } from "../../strategies/self-consistency.js";

@@ -6,7 +6,7 @@ import { extractAnswer, majorityVote } from "../../src/answers/index.js";
 import { ChatPrompter } from "../../src/backends/onnx/chat-prompt.js";
 import { loadModelDirectory } from "../../src/backends/onnx/model-directory.js";
 import { onnxBackend } from "../../src/backends/onnx/onnx-backend.js";
-import { createRandom, hashSeed } from "../../src/core/random.js";
+import { createRandom, hashSeed } from "../../src/common/random.js";
 import {
   ARITH_LEVELS,
   arithSteps,

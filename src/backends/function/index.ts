@@ -8,8 +8,10 @@ import {
   httpStatus,
   isRetryable,
   PacoreError,
-} from "../../core/errors.js";
-import { hashSeed } from "../../core/random.js";
+} from "../../common/errors.js";
+import { estimateTokens } from "../../common/estimate-tokens.js";
+import { hashSeed } from "../../common/random.js";
+import { splitReasoning } from "../../common/think.js";
 import type {
   ChatMessage,
   Completion,
@@ -19,8 +21,6 @@ import type {
   SamplingOptions,
   Usage,
 } from "../../spec/backend.js";
-import { estimateTokens } from "../shared/estimate-tokens.js";
-import { splitReasoning } from "../shared/think.js";
 
 /** What the wrapped function receives: one sample of one request. */
 export interface FunctionSampleRequest {

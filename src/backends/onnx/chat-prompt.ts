@@ -4,7 +4,7 @@
  */
 import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 import type { ChatMessage } from "../../spec/backend.js";
 import type { ModelDirectory } from "./model-directory.js";
 

@@ -5,7 +5,7 @@
  * (fp32 or fp16) and its head sizes, checked against `config.json`.
  */
 import type { InferenceSession } from "onnxruntime-node";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 import type { DecoderConfig } from "./model-directory.js";
 
 /** Element types the runtime handles for the KV cache and the logits. */

@@ -13,7 +13,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { InferenceSession } from "onnxruntime-node";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 import type { DeviceTarget } from "./options.js";
 
 /** Creates a session from a model path (`ort.InferenceSession.create`, or a fake in tests). */

@@ -14,7 +14,7 @@
  */
 import { open, readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 
 /** The sizes of a decoder that the runtime needs, from `config.json`. */
 export interface DecoderConfig {

@@ -14,7 +14,8 @@ import {
   ConfigError,
   ContextLengthError,
   type PacoreError,
-} from "../../core/errors.js";
+} from "../../common/errors.js";
+import { splitReasoning } from "../../common/think.js";
 import type {
   ChatMessage,
   Completion,
@@ -22,7 +23,6 @@ import type {
   GenerateResult,
   ModelBackend,
 } from "../../spec/backend.js";
-import { splitReasoning } from "../shared/think.js";
 import { ChatPrompter } from "./chat-prompt.js";
 import type { EngineStats, GenerationJob, RowOutcome } from "./generation-engine.js";
 import { loadModelDirectory } from "./model-directory.js";

@@ -3,7 +3,7 @@
  * `--model DIR` to `modelDir`, `--device` to `device` and `--context` to `contextWindow`.
  */
 import { z } from "zod";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 
 /** Threads of the CPU execution provider; absent fields let onnxruntime choose. */
 export const ThreadOptionsSchema = z

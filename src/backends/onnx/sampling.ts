@@ -4,7 +4,7 @@
  * so what a row generates depends only on its seed and its logits, never on which rows share
  * its batch.
  */
-import { createRandom } from "../../core/random.js";
+import { createRandom } from "../../common/random.js";
 
 /** Sampling settings of a row, resolved (no defaults left). */
 export interface RowSampling {

@@ -3,7 +3,7 @@
  * endpoint, health tracking with ejection and recovery, and `Retry-After` cool-downs.
  * Pure bookkeeping: no HTTP here, so the invariants can be property-tested.
  */
-import { AbortError } from "../../core/errors.js";
+import { AbortError } from "../../common/errors.js";
 
 /** Settings of an {@link EndpointRouter}. */
 export interface EndpointRouterOptions {

@@ -3,7 +3,7 @@
  * wrong: retryable or not, and whether it says something about the endpoint's health.
  */
 import type { Dispatcher, Pool } from "undici";
-import { AbortError, BackendError, ContextLengthError } from "../../core/errors.js";
+import { AbortError, BackendError, ContextLengthError } from "../../common/errors.js";
 import type { RequestOutcome } from "./endpoint-router.js";
 import {
   excerptOf,

@@ -6,13 +6,13 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Pool } from "undici";
-import { ConfigError } from "../../core/errors.js";
-import type { ChatMessage } from "../../spec/backend.js";
+import { ConfigError } from "../../common/errors.js";
 import {
   estimateTokens,
   MESSAGE_OVERHEAD_TOKENS,
   REPLY_PRIMING_TOKENS,
-} from "../shared/estimate-tokens.js";
+} from "../../common/estimate-tokens.js";
+import type { ChatMessage } from "../../spec/backend.js";
 import type { EndpointAddress } from "./options.js";
 import type { WireMessage } from "./request-body.js";
 

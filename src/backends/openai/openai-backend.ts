@@ -4,7 +4,8 @@
  */
 import { setMaxListeners } from "node:events";
 import { Pool } from "undici";
-import { AbortError, BackendError, ConfigError } from "../../core/errors.js";
+import { AbortError, BackendError, ConfigError } from "../../common/errors.js";
+import { estimateTokens } from "../../common/estimate-tokens.js";
 import type {
   ChatMessage,
   Completion,
@@ -12,7 +13,6 @@ import type {
   GenerateResult,
   ModelBackend,
 } from "../../spec/backend.js";
-import { estimateTokens } from "../shared/estimate-tokens.js";
 import { EndpointRouter, type EndpointStats } from "./endpoint-router.js";
 import { AttemptError, attemptChatCompletion } from "./http-attempt.js";
 import { fetchContextWindow, TokenCounter } from "./model-info.js";

@@ -3,7 +3,7 @@
  * The CLI maps its flags onto these keys (`--base-url` is repeatable and fills `baseUrls`).
  */
 import { z } from "zod";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 
 /** Exponential backoff between HTTP attempts: `initialMs × factor^attempt`, capped, jittered. */
 export const BackoffSchema = z

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 import type { ChatMessage, ContentPart, GenerateRequest } from "../../spec/backend.js";
 
 /** A chat message as the OpenAI API takes it. */

@@ -3,9 +3,10 @@
  * completions. A body that does not have the expected shape is a {@link MalformedResponseError}:
  * a transient fault to retry, never an empty answer.
  */
+
+import { estimateTokens } from "../../common/estimate-tokens.js";
+import { splitReasoning } from "../../common/think.js";
 import type { Completion, FinishReason } from "../../spec/backend.js";
-import { estimateTokens } from "../shared/estimate-tokens.js";
-import { splitReasoning } from "../shared/think.js";
 
 /** A 200 response whose body is not a chat completion (cut short, not JSON, wrong shape). */
 export class MalformedResponseError extends Error {

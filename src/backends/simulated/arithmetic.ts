@@ -11,7 +11,7 @@ import {
   rational,
   subtractRational,
 } from "../../answers/rational.js";
-import { ConfigError } from "../../core/errors.js";
+import { ConfigError } from "../../common/errors.js";
 
 /** A binary operator of an arithmetic expression. */
 export type ArithmeticOperator = "+" | "-" | "*" | "/";

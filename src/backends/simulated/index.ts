@@ -15,8 +15,12 @@ import {
   rationalsEqual,
   subtractRational,
 } from "../../answers/rational.js";
-import { AbortError, BackendError, ConfigError, ContextLengthError } from "../../core/errors.js";
-import { createRandom, hashSeed } from "../../core/random.js";
+import { AbortError, BackendError, ConfigError, ContextLengthError } from "../../common/errors.js";
+import { estimateTextTokens, estimateTokens } from "../../common/estimate-tokens.js";
+import { createRandom, hashSeed } from "../../common/random.js";
+import { sleep } from "../../common/sleep.js";
+import { splitReasoning } from "../../common/think.js";
+import { formatZodError } from "../../common/validate.js";
 import type {
   ChatMessage,
   Completion,
@@ -25,8 +29,6 @@ import type {
   GenerateResult,
   ModelBackend,
 } from "../../spec/backend.js";
-import { estimateTextTokens, estimateTokens } from "../shared/estimate-tokens.js";
-import { splitReasoning } from "../shared/think.js";
 import { additiveTerms, findArithmeticExpression } from "./arithmetic.js";
 import { readSimulatedPrompt } from "./prompt.js";
 
@@ -116,19 +118,6 @@ interface Analysis {
     /** Wrong reference answers by normalized key, with their support. */
     readonly wrong: readonly { readonly answer: string; readonly count: number }[];
   };
-}
-
-function formatOptionIssues(error: z.ZodError, input: unknown): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.join(".") || "(options)";
-      let value: unknown = input;
-      for (const key of issue.path) value = (value as Record<PropertyKey, unknown>)?.[key];
-      const got =
-        issue.code === "unrecognized_keys" ? issue.keys.join(", ") : JSON.stringify(value);
-      return `\`${path}\`: ${issue.message} (got \`${got}\`)`;
-    })
-    .join("; ");
 }
 
 /** A murmur3-style mix of two 32-bit values. */
@@ -295,20 +284,6 @@ interface SimulatedSample {
   readonly latencyMs: number;
 }
 
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortError("The backend call was aborted", { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /**
  * A seeded stochastic stand-in for a reasoning model.
  *
@@ -345,11 +320,9 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * completions[0].content; // "[simulated] Working through 17*23+5 step by step. The answer is \\boxed{396}."
  */
 export function simulatedBackend(options: SimulatedOptions = {}): ModelBackend {
-  const parsed = SimulatedOptionsSchema.safeParse(options);
+  const parsed = SimulatedOptionsSchema.safeParse(options, { reportInput: true });
   if (!parsed.success) {
-    throw new ConfigError(
-      `Invalid simulated backend options: ${formatOptionIssues(parsed.error, options)}`,
-    );
+    throw new ConfigError(formatZodError(parsed.error, "simulated backend option"));
   }
   const resolved = parsed.data;
   const cache = new Map<string, Analysis>();
@@ -491,7 +464,13 @@ export function simulatedBackend(options: SimulatedOptions = {}): ModelBackend {
         samples.push(result);
         if (result.latencyMs > latencyMs) latencyMs = result.latencyMs;
       }
-      if (latencyMs > 0) await delay(latencyMs, signal);
+      if (latencyMs > 0) {
+        await sleep(
+          latencyMs,
+          signal,
+          (reason) => new AbortError("The backend call was aborted", { cause: reason }),
+        );
+      }
       if (fails) {
         throw new BackendError("simulated transient failure", { retryable: true, status: 503 });
       }

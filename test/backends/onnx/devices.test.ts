@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import type { InferenceSession } from "onnxruntime-node";
 import { openSession, sessionOptionsFor } from "../../../src/backends/onnx/devices.js";
 import { OnnxBackendOptionsSchema, parseDevice } from "../../../src/backends/onnx/options.js";
-import { ConfigError } from "../../../src/core/errors.js";
+import { ConfigError } from "../../../src/common/errors.js";
 
 type Call = InferenceSession.SessionOptions;
 

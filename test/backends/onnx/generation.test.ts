@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { ChatPrompter } from "../../../src/backends/onnx/chat-prompt.js";
 import { type OnnxBackend, onnxBackend } from "../../../src/backends/onnx/index.js";
 import { loadModelDirectory } from "../../../src/backends/onnx/model-directory.js";
-import { AbortError, ConfigError, ContextLengthError } from "../../../src/core/errors.js";
+import { AbortError, ConfigError, ContextLengthError } from "../../../src/common/errors.js";
 import type { GenerateRequest } from "../../../src/spec/backend.js";
 import {
   DEFAULT_CASES,

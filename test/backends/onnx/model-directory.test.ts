@@ -14,7 +14,7 @@ import {
   variantsOf,
 } from "../../../src/backends/onnx/model-directory.js";
 import { onnxBackend } from "../../../src/backends/onnx/onnx-backend.js";
-import { ConfigError } from "../../../src/core/errors.js";
+import { ConfigError } from "../../../src/common/errors.js";
 import { REFERENCE, TINY_CHAT_DIR } from "./fixture.js";
 
 describe("model directory", () => {

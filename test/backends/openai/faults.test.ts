@@ -5,7 +5,7 @@ import {
   type OpenAIBackendOptionsInput,
   openaiBackend,
 } from "../../../src/backends/openai/index.js";
-import { AbortError, BackendError, ContextLengthError } from "../../../src/core/errors.js";
+import { AbortError, BackendError, ContextLengthError } from "../../../src/common/errors.js";
 import type { GenerateRequest } from "../../../src/spec/backend.js";
 import {
   deadBaseUrl,

@@ -7,7 +7,7 @@ import {
   type OpenAIBackendOptionsInput,
   openaiBackend,
 } from "../../../src/backends/openai/index.js";
-import { estimateTokens } from "../../../src/backends/shared/estimate-tokens.js";
+import { estimateTokens } from "../../../src/common/estimate-tokens.js";
 import type { ChatMessage } from "../../../src/spec/backend.js";
 import {
   deadBaseUrl,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openaiBackend } from "../../../src/backends/openai/index.js";
-import { BackendError } from "../../../src/core/errors.js";
+import { BackendError } from "../../../src/common/errors.js";
 import type { GenerateRequest } from "../../../src/spec/backend.js";
 import {
   fakeLogprob,

@@ -7,7 +7,7 @@ import {
   parseOpenAIBackendOptions,
 } from "../../../src/backends/openai/options.js";
 import { backoffDelayMs, parseRetryAfterMs } from "../../../src/backends/openai/retry-policy.js";
-import { ConfigError } from "../../../src/core/errors.js";
+import { ConfigError } from "../../../src/common/errors.js";
 
 describe("retry policy", () => {
   it("reads Retry-After as seconds or as an HTTP date", () => {

@@ -7,8 +7,8 @@ import {
   IMAGE_TOKENS,
   MESSAGE_OVERHEAD_TOKENS,
   REPLY_PRIMING_TOKENS,
-} from "../../src/backends/shared/estimate-tokens.js";
-import { splitReasoning } from "../../src/backends/shared/think.js";
+} from "../../src/common/estimate-tokens.js";
+import { splitReasoning } from "../../src/common/think.js";
 
 describe("splitReasoning", () => {
   test("splits at the last </think>, content verbatim", () => {
