@@ -31,6 +31,7 @@ export const EngineFlagsShape = {
   context: z.number().int().positive().optional(),
   concurrency: z.number().int().positive().optional(),
   retries: z.number().int().nonnegative().optional(),
+  timeout: z.number().positive().optional(),
   quorum: z.number().gt(0).max(1).optional(),
   compaction: CompactionPolicySchema.optional(),
   logprobs: z.boolean().default(false),
@@ -101,6 +102,13 @@ export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
   context: { ...number, description: "Context window in tokens (else the backend's report)" },
   concurrency: { ...number, description: "Most backend calls in flight (default 64)" },
   retries: { ...number, description: "Retries per trajectory on transient errors (default 4)" },
+  timeout: {
+    type: "string",
+    value: "SECONDS",
+    parse: parseNumber,
+    description:
+      "Most seconds a backend call may go without a byte or token before it fails and is retried (default: the backend's; openai 300)",
+  },
   quorum: { ...number, description: "Fraction of a round that must succeed (default 1)" },
   compaction: {
     type: "string",
@@ -127,5 +135,6 @@ export function runOptionsOf(flags: EngineFlags): RunOptionsInput {
   ] as const) {
     if (flags[key] !== undefined) options[key] = flags[key];
   }
+  if (flags.timeout !== undefined) options.timeoutMs = Math.round(flags.timeout * 1000);
   return options as RunOptionsInput;
 }

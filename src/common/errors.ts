@@ -5,14 +5,45 @@ import type { RunResult } from "../spec/run.js";
  * and `retryable` saying whether trying the same thing again may succeed.
  */
 
-export type ErrorCode =
-  | "PACORE_ERR_CONFIG"
-  | "PACORE_ERR_BUDGET"
-  | "PACORE_ERR_BACKEND"
-  | "PACORE_ERR_CONTEXT_LENGTH"
-  | "PACORE_ERR_ABORTED"
-  | "PACORE_ERR_QUORUM"
-  | "PACORE_ERR_LOG";
+/**
+ * The closed set of error codes. Each names one kind of failure, so callers (and the CLI's exit
+ * codes) can act on it without reading messages:
+ * - `CONFIG`: bad arguments, options, files or prompts, found before any call (exit 2).
+ * - `BUDGET`: a plan that cannot fit its context window, found before any call (exit 2).
+ * - `LOG`: a run log that cannot be used: not a run log, another config, not writable (exit 2).
+ * - `UNREACHABLE`: no connection to a server (refused, reset, DNS, TLS).
+ * - `TIMEOUT`: a call that went silent for longer than its timeout.
+ * - `HTTP_STATUS`: a server answered with an error status (`status` holds it).
+ * - `MALFORMED_RESPONSE`: an answer that does not parse or breaks the protocol.
+ * - `CONTEXT_LENGTH`: the prompt is longer than the model's window.
+ * - `WORKER_CRASHED`: a local inference worker died.
+ * - `BACKEND`: any other failure of a backend (a wrapped function that threw).
+ * - `QUORUM`: too few trajectories of a round succeeded for the run to go on.
+ * - `ABORTED`: the run or call was aborted through its AbortSignal (exit 130 on the CLI).
+ */
+export const ERROR_CODES = [
+  "PACORE_ERR_CONFIG",
+  "PACORE_ERR_BUDGET",
+  "PACORE_ERR_LOG",
+  "PACORE_ERR_UNREACHABLE",
+  "PACORE_ERR_TIMEOUT",
+  "PACORE_ERR_HTTP_STATUS",
+  "PACORE_ERR_MALFORMED_RESPONSE",
+  "PACORE_ERR_CONTEXT_LENGTH",
+  "PACORE_ERR_WORKER_CRASHED",
+  "PACORE_ERR_BACKEND",
+  "PACORE_ERR_QUORUM",
+  "PACORE_ERR_ABORTED",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Codes that mean the input was wrong: nothing was generated, and the fix is the user's. */
+export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set([
+  "PACORE_ERR_CONFIG",
+  "PACORE_ERR_BUDGET",
+  "PACORE_ERR_LOG",
+]);
 
 export interface PacoreErrorOptions {
   readonly cause?: unknown;
@@ -50,7 +81,18 @@ export class BudgetError extends PacoreError {
   }
 }
 
+/** The codes a backend call may fail with. */
+export type BackendErrorCode =
+  | "PACORE_ERR_UNREACHABLE"
+  | "PACORE_ERR_TIMEOUT"
+  | "PACORE_ERR_HTTP_STATUS"
+  | "PACORE_ERR_MALFORMED_RESPONSE"
+  | "PACORE_ERR_WORKER_CRASHED"
+  | "PACORE_ERR_BACKEND";
+
 export interface BackendErrorOptions extends PacoreErrorOptions {
+  /** What kind of failure (default `PACORE_ERR_BACKEND`; `PACORE_ERR_HTTP_STATUS` with a status). */
+  readonly code?: BackendErrorCode;
   /** HTTP status, when the failure came from a server. */
   readonly status?: number;
   /** Milliseconds the server asked us to wait (Retry-After), when it said. */
@@ -63,7 +105,12 @@ export class BackendError extends PacoreError {
   readonly retryAfterMs?: number;
 
   constructor(message: string, options: BackendErrorOptions = {}) {
-    super("PACORE_ERR_BACKEND", message, options);
+    super(
+      options.code ??
+        (options.status !== undefined ? "PACORE_ERR_HTTP_STATUS" : "PACORE_ERR_BACKEND"),
+      message,
+      options,
+    );
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
   }
@@ -114,7 +161,12 @@ const NETWORK_CODES = new Set([
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
 ]);
-const RETRYABLE_STATUS = new Set([408, 409, 425, 429]);
+/**
+ * HTTP statuses worth another attempt, the one set every layer uses: request timeout, too early,
+ * rate limited, and the transient server faults (500, 502, 503, 504). Other statuses (400, 401,
+ * 404, 501, …) fail the same way every time.
+ */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
 
 function field(value: unknown, name: string): unknown {
   return typeof value === "object" && value !== null
@@ -132,7 +184,7 @@ export function httpStatus(error: unknown): number | undefined {
  * True for errors worth another attempt: a `PacoreError` says so itself; any other error when it
  * says `retryable`/`isRetryable: true`, when it or a `cause` up to 5 levels down has a network
  * error code (`ECONNRESET`, … — Node's fetch wraps them in `cause`) or is a `TimeoutError`, or
- * when it has an HTTP status of 408, 409, 425, 429 or 5xx.
+ * when it has an HTTP status in `RETRYABLE_STATUSES`.
  */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof PacoreError) return error.retryable;
@@ -149,7 +201,7 @@ export function isRetryable(error: unknown): boolean {
     current = field(current, "cause");
   }
   const status = httpStatus(error);
-  return status !== undefined && (RETRYABLE_STATUS.has(status) || status >= 500);
+  return status !== undefined && RETRYABLE_STATUSES.has(status);
 }
 
 /** Error code and message of any thrown value, for results and events. */

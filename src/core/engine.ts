@@ -468,6 +468,7 @@ class RunExecution {
               seeds,
               logprobs: options.logprobs,
               signal,
+              ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
               onDelta: wantsDeltas
                 ? ({ sample, text }) =>
                     this.#events.emit("trajectory-delta", { round, index: indices[sample], text })

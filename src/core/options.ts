@@ -44,6 +44,11 @@ export const RunOptionsSchema = z
     context: z.number().int().positive().optional(),
     /** Most backend calls this run has in flight at once. */
     concurrency: z.number().int().positive().default(64),
+    /**
+     * Most milliseconds a backend call may go without progress before it fails as a timeout
+     * (retryable); see `GenerateRequest.timeoutMs`. Default: the backend's own.
+     */
+    timeoutMs: z.number().int().positive().optional(),
     /** Extra attempts per trajectory after a retryable failure. */
     retries: z.number().int().nonnegative().default(4),
     /** Exponential backoff with full jitter between attempts. */

@@ -79,6 +79,13 @@ export interface GenerateRequest {
   readonly logprobs?: boolean;
   /** Aborting stops the call; the backend rejects with an abort error. */
   readonly signal?: AbortSignal;
+  /**
+   * Most milliseconds the call may go without progress (a byte from a server, a token from a
+   * model) before it fails with `PACORE_ERR_TIMEOUT` (retryable). Silence, not length, ends a
+   * call: a long generation that keeps streaming is never cut. A backend that cannot observe
+   * progress applies it to the whole call. Undefined: the backend's own default.
+   */
+  readonly timeoutMs?: number;
   /** Called with generated text as it arrives, where the backend streams. */
   readonly onDelta?: DeltaListener;
 }
