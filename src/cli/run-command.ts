@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { ConfigError, PacoreError } from "../common/errors.js";
+import { AbortError, ConfigError, PacoreError } from "../common/errors.js";
 import { Run } from "../core/engine.js";
 import type { ChatMessage, ContentPart } from "../spec/backend.js";
 import type { RunResult } from "../spec/run.js";
@@ -62,15 +62,25 @@ async function readPrompt(command: RunCommand, stdin: NodeJS.ReadStream): Promis
   if (command.prompt !== undefined && command.file !== undefined) {
     throw new ConfigError("Expected a prompt or `--file`, got both");
   }
-  if (command.prompt !== undefined) return command.prompt;
+  if (command.prompt !== undefined) {
+    if (command.prompt.trim() === "") {
+      throw new ConfigError("Expected a problem, got an empty prompt; pass the problem's text");
+    }
+    return command.prompt;
+  }
   if (command.file !== undefined) {
+    let text: string;
     try {
-      return await readFile(command.file, "utf8");
+      text = await readFile(command.file, "utf8");
     } catch (error) {
       throw new ConfigError(`Cannot read \`--file ${command.file}\`: ${(error as Error).message}`, {
         cause: error,
       });
     }
+    if (text.trim() === "") {
+      throw new ConfigError(`\`--file ${command.file}\` is empty; put the problem's text in it`);
+    }
+    return text;
   }
   if (!stdin.isTTY) {
     const chunks: Buffer[] = [];
@@ -122,8 +132,16 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   const strategy = await createStrategy(command);
   const backend = await createBackend(command);
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error("interrupted"));
+  const onSignal = (signal: NodeJS.Signals) =>
+    controller.abort(
+      new AbortError(
+        command.log !== undefined
+          ? `Interrupted (${signal}); run the same command again to resume from ${command.log}`
+          : `Interrupted (${signal}); pass --log PATH to keep finished trajectories for a resume`,
+      ),
+    );
   process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   const run = new Run({
     backend,
     strategy,
@@ -142,10 +160,13 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
     detach();
     // A failed run still prints what it finished, so nothing is lost.
     const partial = error instanceof PacoreError ? error.partial : undefined;
-    if (partial && command.json) io.stdout.write(`${JSON.stringify(toRunJson(partial))}\n`);
+    if (partial && command.json) {
+      io.stdout.write(`${JSON.stringify(toRunJson(partial, error as PacoreError))}\n`);
+    }
     throw error;
   } finally {
     process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await backend.close?.();
   }
 }

@@ -17,8 +17,10 @@ function trajectoryJson(trajectory: Trajectory) {
   };
 }
 
-export function toRunJson(result: RunResult) {
+/** The object; `failure` is set when the run failed and `result` is what it finished. */
+export function toRunJson(result: RunResult, failure?: { code: string; message: string }) {
   return {
+    ...(failure && { error: { code: failure.code, message: failure.message } }),
     backend: result.provider,
     model: result.model,
     strategy: result.strategy,

@@ -108,6 +108,18 @@ export function normalizeProblem(problem: string | readonly ChatMessage[]): read
       "Expected the problem as a string or a list of chat messages with at least one user turn",
     );
   }
+  const last = problem.findLast((message) => message.role === "user");
+  const content = last?.content;
+  const blank =
+    typeof content === "string"
+      ? content.trim() === ""
+      : !Array.isArray(content) ||
+        !content.some((part) => part.type === "image" || part.text.trim() !== "");
+  if (blank) {
+    throw new ConfigError(
+      "Expected the problem's last user turn to hold text or an image, got an empty one",
+    );
+  }
   return problem;
 }
 
@@ -171,6 +183,16 @@ class RunExecution {
   readonly #runLimit: LimitFunction;
   readonly #backendLimit: LimitFunction;
   readonly #rounds: RoundResult[] = [];
+  /** The round under way: what it has finished so far, reported if the run dies in it. */
+  #current:
+    | {
+        round: number;
+        k: number;
+        prompt: readonly ChatMessage[];
+        startedAt: number;
+        finished: Trajectory[];
+      }
+    | undefined;
   readonly #warnings: string[] = [];
   readonly #startedAt = performance.now();
   #calls = 0;
@@ -202,6 +224,13 @@ class RunExecution {
         error instanceof PacoreError
           ? error
           : new PacoreError("PACORE_ERR_BACKEND", describeError(error).message, { cause: error });
+      if (this.#current !== undefined) {
+        // The round that was under way keeps what it finished (the run log has the same).
+        const { round, k, prompt, startedAt, finished } = this.#current;
+        this.#current = undefined;
+        const sorted = finished.slice().sort((a, b) => a.index - b.index);
+        this.#rounds.push(this.#roundResult(round, k, prompt, sorted, startedAt));
+      }
       failure.partial ??= this.#result({ content: "", answer: null });
       throw failure;
     } finally {
@@ -369,6 +398,7 @@ class RunExecution {
       this.#events.emit("trajectory-end", { trajectory });
     }
     this.#resumed += resumed.length;
+    this.#current = { round, k, prompt: prompts[0].prompt, startedAt, finished: resumed.slice() };
     const isResumed = new Set(resumed.map((trajectory) => trajectory.index));
     for (let slot = 0; slot < prompts.length; slot++) {
       const indices = promptOf.flatMap((s, index) =>
@@ -385,9 +415,13 @@ class RunExecution {
         );
       }
     }
-    const generated = (await Promise.all(calls)).flat();
-    this.#calls += generated.length;
-    const trajectories = [...resumed, ...generated].sort((a, b) => a.index - b.index);
+    // Every call settles before the round ends or fails, so a run that dies reports exactly the
+    // trajectories its log holds.
+    const settled = await Promise.allSettled(calls);
+    const rejected = settled.find((outcome) => outcome.status === "rejected");
+    if (rejected) throw rejected.reason;
+    const trajectories = this.#current.finished.sort((a, b) => a.index - b.index);
+    this.#current = undefined;
 
     const result = this.#roundResult(round, k, prompts[0].prompt, trajectories, startedAt);
     this.#checkQuorum(result);
@@ -490,7 +524,7 @@ class RunExecution {
             elapsedMs,
           });
           this.#log?.append(trajectory);
-          this.#events.emit("trajectory-end", { trajectory });
+          this.#finish(trajectory);
           return trajectory;
         });
       } catch (error) {
@@ -517,7 +551,7 @@ class RunExecution {
               attempt,
               elapsedMs,
             );
-            this.#events.emit("trajectory-end", { trajectory });
+            this.#finish(trajectory);
             return trajectory;
           });
         }
@@ -526,12 +560,22 @@ class RunExecution {
     }
   }
 
-  /** Full-jitter exponential backoff; a server's Retry-After is a floor. */
+  /** A generated trajectory (finished or finally failed) joins its round and is counted. */
+  #finish(trajectory: Trajectory): void {
+    this.#calls++;
+    this.#current?.finished.push(trajectory);
+    this.#events.emit("trajectory-end", { trajectory });
+  }
+
+  /**
+   * Full-jitter exponential backoff. A server's Retry-After is a floor, capped at the backoff
+   * ceiling (`backoff.maxMs`) so that one server cannot park a run for an hour.
+   */
   async #backoff(attempt: number, error: unknown): Promise<void> {
     const { initialMs, maxMs, factor } = this.#options.backoff;
     const ceiling = Math.min(maxMs, initialMs * factor ** (attempt - 1));
     const retryAfter = error instanceof BackendError ? (error.retryAfterMs ?? 0) : 0;
-    const delay = Math.max(retryAfter, Math.random() * ceiling);
+    const delay = Math.max(Math.min(retryAfter, maxMs), Math.random() * ceiling);
     if (delay <= 0) return;
     await sleep(delay, this.#controller.signal, (reason) => this.#abortError(reason));
   }
@@ -577,9 +621,11 @@ class RunExecution {
     const succeeded = result.k - failed.length;
     if (succeeded >= needed) return;
     this.#rounds.push(result);
-    const cause = failed[0].error!;
+    const first = failed[0];
+    const cause = first.error!;
+    const attempts = `${first.attempts} attempt${first.attempts === 1 ? "" : "s"}`;
     throw new QuorumError(
-      `Round ${result.round}: ${failed.length} of ${result.k} trajectories failed (${cause.code}: ${cause.message}); the quorum needs ${needed} of ${result.k}. Finished trajectories are kept in the result. Fix: check the backend, raise the retries, or lower the quorum.`,
+      `Round ${result.round}: ${failed.length} of ${result.k} trajectories failed, the first after ${attempts} (${cause.code}: ${cause.message}); the quorum needs ${needed} of ${result.k}. Finished trajectories are kept in the result. Fix: ${fixFor(cause.code)}`,
     );
   }
 
@@ -618,6 +664,20 @@ class RunExecution {
       elapsedMs: performance.now() - this.#startedAt,
       warnings: this.#warnings.slice(),
     };
+  }
+}
+
+/** The fix a quorum failure names, by the code of its first failure. */
+function fixFor(code: string): string {
+  switch (code) {
+    case "PACORE_ERR_TIMEOUT":
+      return "check that the server is generating, or raise --timeout.";
+    case "PACORE_ERR_UNREACHABLE":
+      return "check that the server is up and --base-url is right.";
+    case "PACORE_ERR_CONTEXT_LENGTH":
+      return "lower --max-tokens or --k, or set --context to the model's real window.";
+    default:
+      return "check the backend, raise --retries, or lower --quorum.";
   }
 }
 

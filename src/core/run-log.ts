@@ -5,7 +5,18 @@
  * rest. The first line records the run's config; a log of another config is refused, never mixed
  * in.
  */
-import { closeSync, existsSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { RunLogError } from "../common/errors.js";
 import type { Trajectory } from "../spec/run.js";
 
@@ -36,6 +47,52 @@ interface TrajectoryLine {
 
 const key = (round: number, index: number) => `${round}:${index}`;
 
+function parseLine(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+function isHeader(value: unknown): value is HeaderLine {
+  const line = value as Partial<HeaderLine> | null | undefined;
+  return (
+    typeof line === "object" &&
+    line !== null &&
+    line.type === "pacore-run" &&
+    line.version === 1 &&
+    typeof line.identity === "object" &&
+    line.identity !== null
+  );
+}
+
+function isTrajectoryLine(value: unknown): value is TrajectoryLine {
+  const line = value as Partial<TrajectoryLine> | null | undefined;
+  return (
+    typeof line === "object" &&
+    line !== null &&
+    line.type === "trajectory" &&
+    typeof line.trajectory === "object" &&
+    line.trajectory !== null
+  );
+}
+
+/** A file-system failure as a `RunLogError` that names the path and the fix. */
+function asLogError(path: string, error: unknown): RunLogError {
+  if (error instanceof RunLogError) return error;
+  const code = (error as { code?: unknown }).code;
+  const reason =
+    code === "EACCES" || code === "EPERM"
+      ? "is not writable here (permission denied)"
+      : code === "ENOTDIR"
+        ? "lies under a path that is a file, not a folder"
+        : code === "EISDIR"
+          ? "is a folder"
+          : `cannot be used (${(error as Error).message})`;
+  return new RunLogError(`Run log ${path} ${reason}; pass another --log path`, { cause: error });
+}
+
 function differences(a: RunIdentity, b: RunIdentity): string[] {
   return (Object.keys(a) as (keyof RunIdentity)[]).filter(
     (name) => JSON.stringify(a[name]) !== JSON.stringify(b[name]),
@@ -59,55 +116,73 @@ export class RunLog {
   }
 
   /**
-   * Opens (or creates) the log at `path` for a run with this identity. Throws a `RunLogError`
-   * when the file holds another run.
+   * Opens (or creates) the log at `path` for a run with this identity, creating its folder.
+   * Throws a `RunLogError` when the path cannot hold a log or the file holds anything but a log
+   * of this run; a file that is not a run log is never written to.
    */
   static open(path: string, identity: RunIdentity): RunLog {
     const finished: Trajectory[] = [];
-    let fresh = true;
-    if (existsSync(path)) {
-      const text = readFileSync(path, "utf8");
-      const lines = text.split("\n");
-      // A run killed mid-write leaves at most one partial last line: drop it, also from the file,
-      // so that the next line appended starts on a line of its own.
-      if (!text.endsWith("\n")) {
-        const partial = lines.pop() ?? "";
-        truncateSync(path, Buffer.byteLength(text) - Buffer.byteLength(partial));
+    let text = "";
+    try {
+      if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+        throw new RunLogError(
+          `Run log ${path} is a folder; pass a file path such as ${join(path, "run.jsonl")}`,
+        );
       }
-      const parsed = lines
-        .filter((line) => line.trim() !== "")
-        .map((line, number) => {
-          try {
-            return JSON.parse(line) as HeaderLine | TrajectoryLine;
-          } catch (error) {
-            throw new RunLogError(
-              `Run log ${path} has a corrupt line ${number + 1}; move the file away to start afresh`,
-              { cause: error },
-            );
-          }
-        });
-      if (parsed.length > 0) {
-        fresh = false;
-        const header = parsed[0];
-        if (header.type !== "pacore-run" || header.version !== 1) {
+      mkdirSync(dirname(path), { recursive: true });
+      text = existsSync(path) ? readFileSync(path, "utf8") : "";
+    } catch (error) {
+      throw asLogError(path, error);
+    }
+    const lines = text.split("\n");
+    // Every check comes before the first write: a file that is not a run log stays as it was.
+    if (text.trim() !== "") {
+      const header = parseLine(lines[0]);
+      if (!isHeader(header)) {
+        throw new RunLogError(
+          `${path} is not a pacore run log (its first line is not a pacore-run header); pass another --log path: an existing file is never overwritten`,
+        );
+      }
+      const changed = differences(header.identity, identity);
+      if (changed.length > 0) {
+        throw new RunLogError(
+          `Run log ${path} was written by another run (it differs in ${changed.join(", ")}); use another --log path, or run with the same config to resume`,
+        );
+      }
+      // A run killed mid-write leaves at most one partial last line (no newline after it): drop
+      // it, also from the file, so that the next line appended starts on a line of its own. A
+      // last line that is whole but for its newline is kept and gets one.
+      let last = lines.pop() ?? "";
+      const wholeLast = lines.length === 0 || isTrajectoryLine(parseLine(last));
+      if (wholeLast) {
+        if (last !== "") lines.push(last);
+        last = "";
+      }
+      lines.forEach((line, number) => {
+        if (number === 0 || line.trim() === "") return;
+        const parsed = parseLine(line);
+        if (!isTrajectoryLine(parsed)) {
           throw new RunLogError(
-            `${path} is not a pacore run log; pass another --log path (an existing file is never overwritten)`,
+            `Run log ${path} has a corrupt line ${number + 1}; move the file away to start afresh`,
           );
         }
-        const changed = differences(header.identity, identity);
-        if (changed.length > 0) {
-          throw new RunLogError(
-            `Run log ${path} was written by another run (it differs in ${changed.join(", ")}); use another --log path, or run with the same config to resume`,
-          );
-        }
-        for (const line of parsed.slice(1)) {
-          if (line.type === "trajectory") finished.push(line.trajectory);
-        }
+        finished.push(parsed.trajectory);
+      });
+      try {
+        if (last !== "") truncateSync(path, Buffer.byteLength(text) - Buffer.byteLength(last));
+        else if (!text.endsWith("\n")) appendFileSync(path, "\n");
+      } catch (error) {
+        throw asLogError(path, error);
       }
     }
-    const fd = openSync(path, "a");
+    let fd: number;
+    try {
+      fd = openSync(path, "a");
+    } catch (error) {
+      throw asLogError(path, error);
+    }
     const log = new RunLog(path, fd, finished);
-    if (fresh) log.#write({ type: "pacore-run", version: 1, identity });
+    if (text.trim() === "") log.#write({ type: "pacore-run", version: 1, identity });
     return log;
   }
 

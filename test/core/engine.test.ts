@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { BackendError, BudgetError, QuorumError } from "../../src/common/errors.js";
+import { AbortError, BackendError, BudgetError, QuorumError } from "../../src/common/errors.js";
 import { checkPlanFits } from "../../src/core/budget.js";
 import { Run, run } from "../../src/core/engine.js";
 import type { RunEventName } from "../../src/spec/run.js";
@@ -192,9 +192,43 @@ describe("engine: failures", () => {
         call === 0 ? new BackendError("429", { retryable: true, retryAfterMs: 60 }) : undefined,
     });
     const started = performance.now();
-    const result = await run({ backend, strategy: single(), problem, options: fastRetries });
+    const options = { retries: 6, backoff: { initialMs: 0, maxMs: 1_000, factor: 1 } };
+    const result = await run({ backend, strategy: single(), problem, options });
     assert.ok(performance.now() - started >= 55);
     assert.equal(result.rounds[0].trajectories[0].attempts, 2);
+  });
+
+  it("a Retry-After beyond the backoff ceiling waits only the ceiling", async () => {
+    const backend = scriptedBackend({
+      fail: (call) =>
+        call === 0
+          ? new BackendError("429", { retryable: true, retryAfterMs: 3_600_000 })
+          : undefined,
+    });
+    const started = performance.now();
+    const options = { retries: 1, backoff: { initialMs: 0, maxMs: 50, factor: 1 } };
+    const result = await run({ backend, strategy: single(), problem, options });
+    const waited = performance.now() - started;
+    assert.ok(waited >= 45 && waited < 5_000, `waited ${waited} ms`);
+    assert.equal(result.rounds[0].trajectories[0].attempts, 2);
+  });
+
+  it("--retries N makes N + 1 attempts and the final error says how many", async () => {
+    for (const retries of [0, 3]) {
+      const backend = scriptedBackend({
+        fail: () => new BackendError("HTTP 500", { retryable: true, status: 500 }),
+      });
+      const options = { retries, backoff: { initialMs: 0, maxMs: 0, factor: 1 } };
+      await assert.rejects(run({ backend, strategy: single(), problem, options }), (error) => {
+        assert.ok(error instanceof QuorumError);
+        const attempts = retries + 1;
+        assert.match(error.message, new RegExp(`after ${attempts} attempts?\\b`));
+        assert.match(error.message, /PACORE_ERR_HTTP_STATUS: HTTP 500/);
+        assert.equal(error.partial!.rounds[0].trajectories[0].attempts, attempts);
+        return true;
+      });
+      assert.equal(backend.calls, retries + 1);
+    }
   });
 
   it("aborting stops in-flight calls at once and keeps the finished rounds", async () => {
@@ -212,11 +246,50 @@ describe("engine: failures", () => {
     const started = performance.now();
     await assert.rejects(instance.start(), (error: unknown) => {
       assert.equal((error as { code?: string }).code, "PACORE_ERR_ABORTED");
-      assert.equal((error as QuorumError).partial!.rounds.length, 1);
+      const { rounds, calls } = (error as QuorumError).partial!;
+      assert.deepEqual(
+        rounds.map((round) => round.trajectories.length),
+        [4, 0],
+        "round 2 is reported with what it finished: nothing",
+      );
+      assert.equal(calls, 4);
       return true;
     });
     assert.ok(performance.now() - started < 2_000);
     assert.ok(backend.requests.slice(4).every((request) => request.signal?.aborted));
+  });
+});
+
+describe("engine: an interrupted round reports what it finished", () => {
+  it("abort with 4 of 8 finished: the partial result holds those 4, their usage and calls", async () => {
+    const backend = scriptedBackend({ latencyMs: (call) => (call < 4 ? 1 : 10_000) });
+    const controller = new AbortController();
+    const instance = new Run({
+      backend,
+      strategy: pacore({ k: [8] }),
+      problem,
+      signal: controller.signal,
+    });
+    let ended = 0;
+    instance.on("trajectory-end", () => {
+      if (++ended === 4) controller.abort();
+    });
+    await assert.rejects(instance.start(), (error: unknown) => {
+      assert.ok(error instanceof AbortError);
+      const partial = error.partial!;
+      assert.equal(partial.rounds.length, 1);
+      const finished = partial.rounds[0].trajectories;
+      assert.deepEqual(
+        finished.map((trajectory) => trajectory.index),
+        [0, 1, 2, 3],
+      );
+      assert.equal(partial.calls, 4);
+      const completion = finished.reduce((sum, t) => sum + t.usage.completionTokens, 0);
+      assert.ok(completion > 0);
+      assert.equal(partial.usage.completionTokens, completion);
+      assert.equal(partial.effectiveTokens, completion);
+      return true;
+    });
   });
 });
 

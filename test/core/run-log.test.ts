@@ -112,12 +112,64 @@ describe("run log", () => {
     const third = scriptedBackend();
     assert.equal((await run({ ...config, backend: third, log })).resumed, 13);
     assert.equal(third.calls, 0, "the partial line was cut, not glued to the next one");
+  });
 
-    const other = await tempLog();
-    await writeFile(other, "hello\n");
+  it("never writes to a file that is not a run log, whatever it holds", async () => {
+    for (const content of [
+      "a\nb",
+      "hello\n",
+      "null",
+      "null\n",
+      "[1,2]\n{}",
+      '{"type":"pacore-run"}',
+    ]) {
+      const other = await tempLog();
+      await writeFile(other, content);
+      const backend = scriptedBackend();
+      await assert.rejects(run({ ...config, backend, log: other }), (error: unknown) => {
+        assert.ok(error instanceof RunLogError, String(error));
+        assert.match(error.message, /is not a pacore run log; |is not a pacore run log \(/);
+        return true;
+      });
+      assert.equal(await readFile(other, "utf8"), content, `${JSON.stringify(content)} unchanged`);
+      assert.equal(backend.calls, 0);
+    }
+  });
+
+  it("a corrupt line in the middle of a log is refused and the log left as it was", async () => {
+    const log = await tempLog();
+    await run({ ...config, backend: scriptedBackend(), log });
+    const lines = (await readFile(log, "utf8")).split("\n");
+    lines[3] = "{oops";
+    const broken = `${lines.join("\n")}{"type":"traj`;
+    await writeFile(log, broken);
+    await assert.rejects(run({ ...config, backend: scriptedBackend(), log }), /corrupt line 4/);
+    assert.equal(await readFile(log, "utf8"), broken);
+  });
+
+  it("a last line whole but for its newline is kept, not cut", async () => {
+    const log = await tempLog();
+    await run({ ...config, backend: scriptedBackend(), log });
+    const text = await readFile(log, "utf8");
+    await writeFile(log, text.trimEnd());
+    const backend = scriptedBackend();
+    assert.equal((await run({ ...config, backend, log })).resumed, 13);
+    assert.equal(backend.calls, 0);
+    assert.equal(await readFile(log, "utf8"), text);
+  });
+
+  it("creates a missing folder; a folder or a path under a file is refused with the fix", async () => {
+    const base = await mkdtemp(join(tmpdir(), "pacore-log-"));
+    const nested = join(base, "a", "b", "run.jsonl");
+    assert.equal((await run({ ...config, backend: scriptedBackend(), log: nested })).calls, 13);
     await assert.rejects(
-      run({ ...config, backend: scriptedBackend(), log: other }),
-      /corrupt line 1/,
+      run({ ...config, backend: scriptedBackend(), log: base }),
+      /is a folder; pass a file path such as .*run\.jsonl/,
+    );
+    await assert.rejects(
+      run({ ...config, backend: scriptedBackend(), log: join(nested, "x.jsonl") }),
+      (error: unknown) =>
+        error instanceof RunLogError && /pass another --log path/.test(error.message),
     );
   });
 });
