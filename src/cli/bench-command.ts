@@ -3,9 +3,10 @@
  * and token accounting. One JSON object with `--json`.
  */
 import { z } from "zod";
+import { AbortError } from "../common/errors.js";
 import { type ArithProblem, DEFAULT_ARITH_DIFFICULTY, generateArith } from "../tasks/arith.js";
 import { createBackend } from "./backends.js";
-import { runBenchmark } from "./benchmark.js";
+import { type ProblemOutcome, runBenchmark } from "./benchmark.js";
 import { ENGINE_FLAGS, EngineFlagsShape, runOptionsOf } from "./engine-flags.js";
 import { type FlagTable, parseCommand, parseNumber } from "./flags.js";
 import type { CommandIo } from "./run-command.js";
@@ -58,6 +59,11 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
   const strategy = await createStrategy(command);
   const backend = await createBackend(command);
   const started = performance.now();
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) =>
+    controller.abort(new AbortError(`Interrupted (${signal}); the benchmark was stopped`));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     const report = {
       task: command.task,
@@ -72,6 +78,7 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
         problems,
         options: runOptionsOf(command),
         problemConcurrency: command.problemConcurrency,
+        signal: controller.signal,
         onProgress: io.stderr.isTTY
           ? (done, correct) =>
               io.stderr.write(
@@ -90,8 +97,27 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
         `${report.strategy} [${report.plan.join(",")}] on ${report.task} (${n} ${report.split} problems, ${report.backend}/${report.model}): accuracy ${report.accuracy.toFixed(3)} · ${Math.round(report.effectiveTokensPerProblem)} effective tokens/problem · ${(report.elapsedMs / 1000).toFixed(1)} s${report.failed ? ` · ${report.failed} failed` : ""}\n`,
       );
     }
-    return 0;
+    return reportFailures(report.problems, io);
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await backend.close?.();
   }
+}
+
+/**
+ * Failed problems count as wrong; their reasons must not vanish. Exit 1 when every problem
+ * failed (nothing was measured), with the first reason; else a warning line when some did.
+ */
+export function reportFailures(problems: readonly ProblemOutcome[], io: CommandIo): number {
+  const failed = problems.filter((problem) => problem.error !== undefined);
+  if (failed.length === 0) return 0;
+  const first = failed[0];
+  const reason = `the first (${first.id}): ${first.errorCode}: ${first.error}`;
+  if (failed.length === problems.length) {
+    io.stderr.write(`pacore: all ${problems.length} problems failed; ${reason}\n`);
+    return 1;
+  }
+  io.stderr.write(`warning: ${failed.length} of ${problems.length} problems failed; ${reason}\n`);
+  return 0;
 }

@@ -19,6 +19,8 @@ export const DemoCommandSchema = z
     k: z.array(z.number().int().positive()).min(1).default([8, 2]),
     backend: z.enum(BACKEND_NAMES).optional(),
     model: z.string().min(1).optional(),
+    baseUrl: z.array(z.string().min(1)).default([]),
+    apiKeyEnv: z.string().min(1).optional(),
     temperature: z.number().min(0).default(1),
     seed: z.number().int().nonnegative().default(1),
     json: z.boolean().default(false),
@@ -39,6 +41,17 @@ export const DEMO_FLAGS: FlagTable<keyof DemoCommand> = {
   },
   backend: { type: "string", value: "NAME", description: "Default: the embedded model" },
   model: { type: "string", value: "NAME|DIR", description: "Model for --backend" },
+  baseUrl: {
+    type: "string",
+    value: "URL",
+    multiple: true,
+    description: "openai: OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1",
+  },
+  apiKeyEnv: {
+    type: "string",
+    value: "NAME",
+    description: "openai: environment variable holding the API key",
+  },
   temperature: { ...number, description: "Sampling temperature (default 1, as in the paper)" },
   seed: { ...number, description: "Seed of the problems and runs (default 1)" },
   json: { type: "boolean", description: "Print one JSON object on stdout" },
@@ -55,7 +68,8 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
   const backend = await createBackend({
     backend: command.backend,
     model: command.model,
-    baseUrl: [],
+    baseUrl: command.baseUrl,
+    ...(command.apiKeyEnv !== undefined && { apiKeyEnv: command.apiKeyEnv }),
   });
   const trajectories = command.k.reduce((sum, k) => sum + k, 1);
   const strategies: Strategy[] = [

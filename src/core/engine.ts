@@ -4,6 +4,7 @@
  * p-limit deadlocks that way). Retryable failures are retried with backoff and jitter; a round
  * goes on when its quorum succeeded; a run that dies keeps everything it finished.
  */
+import { setMaxListeners } from "node:events";
 import { EventEmitter } from "eventemitter3";
 import pLimit, { type LimitFunction } from "p-limit";
 import { extractAnswer as defaultExtractAnswer } from "../answers/index.js";
@@ -209,6 +210,9 @@ class RunExecution {
     this.#problem = normalizeProblem(config.problem);
     this.#problemKey = hashSeed(JSON.stringify(this.#problem));
     this.#runLimit = pLimit(this.#options.concurrency);
+    // Every call of the run listens on this signal: a fan-out of hundreds is the design, not a
+    // leak, so Node's limit of ten listeners (and its warning) does not apply.
+    setMaxListeners(0, this.#controller.signal);
     this.#backendLimit = backendLimit(config.backend);
   }
 
