@@ -34,6 +34,7 @@ export {
   RunOptionsSchema,
 } from "./core/options.js";
 export type { TokenCounter } from "./core/tokens.js";
+export * from "./serve/index.js";
 export type * from "./spec/backend.js";
 export type * from "./spec/run.js";
 export type * from "./spec/strategy.js";

@@ -7,6 +7,7 @@ import { BENCH_FLAGS, benchCommand } from "./bench-command.js";
 import { DEMO_FLAGS, demoCommand } from "./demo-command.js";
 import { describeFlags } from "./flags.js";
 import { RUN_FLAGS, runCommand } from "./run-command.js";
+import { SERVE_FLAGS, serveCommand } from "./serve-command.js";
 
 /** The subcommands: usage line, flags and handler of each, in the order `--help` lists them. */
 const COMMANDS = {
@@ -25,6 +26,12 @@ const COMMANDS = {
     usage: "pacore demo [flags]             single vs self-consistency vs PaCoRe, side by side",
     flags: DEMO_FLAGS,
     handler: demoCommand,
+  },
+  serve: {
+    usage:
+      "pacore serve [flags]            an OpenAI-compatible endpoint; the model name picks the strategy",
+    flags: SERVE_FLAGS,
+    handler: serveCommand,
   },
 } as const;
 type CommandName = keyof typeof COMMANDS;

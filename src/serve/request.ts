@@ -3,6 +3,7 @@
  * honours, plus an optional `pacore` field), and the mapping onto pacore's conversation and run
  * options.
  */
+import { randomInt } from "node:crypto";
 import { z } from "zod";
 import { TEMPLATE_NAMES } from "../../strategies/synthesis-template.js";
 import { STRATEGY_NAMES } from "../cli/strategies.js";
@@ -160,7 +161,8 @@ export function conversationOf(request: ChatCompletionRequest): ChatMessage[] {
 
 /**
  * The run options of a request: the server's defaults, overridden by the sampling fields the
- * request sets (`temperature: 0` included: it is a value, never replaced by a default).
+ * request sets (`temperature: 0` included: it is a value, never replaced by a default). Without
+ * a seed from either, the run gets a random one.
  */
 export function runOptionsOf(
   request: ChatCompletionRequest,
@@ -178,6 +180,9 @@ export function runOptionsOf(
   if (request.stop !== undefined && request.stop !== null) {
     options.stop = typeof request.stop === "string" ? [request.stop] : request.stop;
   }
+  // No seed from the request or the server: a fresh one, as OpenAI's sampling would (the
+  // response's `pacore.seed` says which, to reproduce it).
+  if (options.seed === undefined) options.seed = randomInt(2 ** 31);
   return options as RunOptionsInput;
 }
 

@@ -75,6 +75,11 @@ function gatedBackend() {
   return { backend, counts, release };
 }
 
+/** Request params with pacore's own request field, which the client's types do not know. */
+function withPacore<Params>(params: Params, pacore: Record<string, unknown>): Params {
+  return { ...params, pacore };
+}
+
 const problem: OpenAI.Chat.ChatCompletionMessageParam[] = [
   { role: "user", content: "What is 17*23+5?" },
 ];
@@ -97,7 +102,7 @@ describe("pacore serve: chat completions", () => {
     const extra = (completion as unknown as { pacore: PacoreField }).pacore;
     assert.deepEqual(extra.plan, [4, 1]);
     assert.equal(extra.rounds.length, 2);
-    assert.equal(extra.rounds[0].trajectories.length, 4);
+    assert.equal(extra.rounds[0].trajectories?.length, 4);
     const sum = (key: "prompt_tokens" | "completion_tokens") =>
       extra.rounds.reduce((total, round) => total + round.usage[key], 0);
     assert.equal(completion.usage?.prompt_tokens, sum("prompt_tokens"));
@@ -135,12 +140,9 @@ describe("pacore serve: chat completions", () => {
       const completion = await client.chat.completions.create({ model, messages: problem });
       assert.deepEqual((completion as unknown as { pacore: PacoreField }).pacore.plan, plan, model);
     }
-    const overridden = await client.chat.completions.create({
-      model: "pacore",
-      messages: problem,
-      // @ts-expect-error: pacore's own request field
-      pacore: { k: [3], trajectories: false },
-    });
+    const overridden = await client.chat.completions.create(
+      withPacore({ model: "pacore", messages: problem }, { k: [3], trajectories: false }),
+    );
     const extra = (overridden as unknown as { pacore: PacoreField }).pacore;
     assert.deepEqual(extra.plan, [3, 1]);
     assert.equal(extra.rounds[0].trajectories, undefined);
@@ -153,15 +155,18 @@ describe("pacore serve: chat completions", () => {
       messages: problem,
       seed: 5,
     });
-    const stream = await client.chat.completions.create({
-      model: "pacore:4",
-      messages: problem,
-      seed: 5,
-      stream: true,
-      stream_options: { include_usage: true },
-      // @ts-expect-error: pacore's own request field
-      pacore: { progress: true },
-    });
+    const stream = await client.chat.completions.create(
+      withPacore(
+        {
+          model: "pacore:4",
+          messages: problem,
+          seed: 5,
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+        { progress: true },
+      ),
+    );
     let content = "";
     let reasoning = "";
     const events: string[] = [];
@@ -197,13 +202,9 @@ describe("pacore serve: chat completions", () => {
       messages: problem,
       seed: 9,
     });
-    const runner = client.chat.completions.stream({
-      model: "pacore:3",
-      messages: problem,
-      seed: 9,
-      // @ts-expect-error: pacore's own request field
-      pacore: { progress: true },
-    });
+    const runner = client.chat.completions.stream(
+      withPacore({ model: "pacore:3", messages: problem, seed: 9 }, { progress: true }),
+    );
     const final = await runner.finalChatCompletion();
     assert.equal(final.choices[0].message.content, plain.choices[0].message.content);
     assert.equal(final.choices[0].finish_reason, "stop");
