@@ -162,6 +162,32 @@ const NETWORK_CODES = new Set([
   "UND_ERR_BODY_TIMEOUT",
 ]);
 /**
+ * The network error code of a thrown value (`ECONNREFUSED`, `UND_ERR_SOCKET`, …) when it is one
+ * that `isRetryable` counts as transient, looking through `cause` chains and the `errors` of an
+ * `AggregateError` (Node reports a refused dual-stack connect that way); else undefined.
+ */
+export function networkErrorCode(error: unknown): string | undefined {
+  return networkCodeWithin(error, 0);
+}
+
+function networkCodeWithin(error: unknown, depth: number): string | undefined {
+  let current: unknown = error;
+  for (let level = depth; level < 5 && current !== undefined && current !== null; level++) {
+    const code = field(current, "code");
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
+    const errors = field(current, "errors");
+    if (Array.isArray(errors)) {
+      for (const inner of errors) {
+        const innerCode = networkCodeWithin(inner, level + 1);
+        if (innerCode !== undefined) return innerCode;
+      }
+    }
+    current = field(current, "cause");
+  }
+  return undefined;
+}
+
+/**
  * HTTP statuses worth another attempt, the one set every layer uses: request timeout, too early,
  * rate limited, and the transient server faults (500, 502, 503, 504). Other statuses (400, 401,
  * 404, 501, …) fail the same way every time.

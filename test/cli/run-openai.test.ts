@@ -86,4 +86,28 @@ describe("pacore run --backend openai", () => {
     assert.equal(request.headers.authorization, "Bearer sk-test-secret-123");
     assert.doesNotMatch(stdout + stderr, /sk-test-secret/);
   });
+
+  it("--api-key-env naming an unset variable exits 2 naming it, before any request", async () => {
+    const before = server.requests.length;
+    const { code, stderr } = await runCli(
+      [
+        "run",
+        "--backend",
+        "openai",
+        "--base-url",
+        server.baseUrl,
+        "--model",
+        server.model,
+        "--strategy",
+        "single",
+        "--api-key-env",
+        "PACORE_TEST_UNSET_KEY",
+        problem,
+      ],
+      { env: { PACORE_TEST_UNSET_KEY: undefined } },
+    );
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /--api-key-env PACORE_TEST_UNSET_KEY.*not set/);
+    assert.equal(server.requests.length, before);
+  });
 });

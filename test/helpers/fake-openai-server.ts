@@ -8,8 +8,8 @@
  * ```ts
  * const server = await startFakeOpenAIServer({ flavour: "llamacpp", faults: [{ kind: "reset" }] });
  * const backend = openaiBackend({ baseUrls: [server.baseUrl], model: server.model });
- * // … generate …
- * assert.equal(server.chatRequests().length, 2); // the reset, then the retry
+ * // … generate: the first call fails (PACORE_ERR_UNREACHABLE), the next one succeeds …
+ * assert.equal(server.chatRequests().length, 2);
  * await server.close();
  * ```
  */
@@ -40,7 +40,14 @@ export type Fault =
   /** A 200 stream that ends cleanly but early: no finish reason and no `[DONE]`. */
   | { readonly kind: "truncated" }
   /** A 400 "prompt too long" error worded as the flavour words it. */
-  | { readonly kind: "context-length" };
+  | { readonly kind: "context-length" }
+  /** Send the 200 headers, then nothing, ever (a hung server). */
+  | { readonly kind: "stall" }
+  /**
+   * A slow generation: the reply of sample 0 in `events` pieces, one every `intervalMs`
+   * (streamed; without streaming, the whole answer once they have all "arrived").
+   */
+  | { readonly kind: "trickle"; readonly intervalMs: number; readonly events: number };
 
 /** One request the server received, in arrival order. */
 export interface ReceivedRequest {
@@ -321,6 +328,55 @@ export async function startFakeOpenAIServer(
 
   const tokenIdsOf = (text: string) => fakeTokens(text).map((token) => token.charCodeAt(0));
 
+  const trickle = async (
+    request: ReceivedRequest,
+    response: ServerResponse,
+    socket: Socket,
+    fault: { readonly intervalMs: number; readonly events: number },
+  ) => {
+    const raw = reply({ request, sample: 0, seed: request.body?.seed as number | undefined });
+    const size = Math.ceil(raw.length / fault.events);
+    const pieces = Array.from({ length: fault.events }, (_, i) =>
+      raw.slice(i * size, (i + 1) * size),
+    );
+    const promptTokens = fakeTokenCount(promptText(request.body?.messages));
+    const usage = usageOf(promptTokens, [{ content: raw, raw, finishReason: "stop" }]);
+    const wait = () => new Promise((resolve) => setTimeout(resolve, fault.intervalMs));
+    const base = { id: `chatcmpl-${request.index}`, created: 0, model };
+    if (request.body?.stream !== true) {
+      for (const _ of pieces) await wait();
+      if (socket.destroyed) return;
+      sendJson(response, 200, {
+        ...base,
+        object: "chat.completion",
+        choices: [
+          { index: 0, message: { role: "assistant", content: raw }, finish_reason: "stop" },
+        ],
+        usage,
+      });
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    response.flushHeaders();
+    const event = (data: unknown) =>
+      response.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}${eol}${eol}`);
+    const chunk = (choices: unknown[], extra = {}) => ({
+      ...base,
+      object: "chat.completion.chunk",
+      choices,
+      ...extra,
+    });
+    for (const piece of pieces) {
+      await wait();
+      if (socket.destroyed) return;
+      event(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]));
+    }
+    event(chunk([{ index: 0, delta: {}, finish_reason: "stop" }]));
+    event(chunk([], { usage }));
+    event("[DONE]");
+    response.end();
+  };
+
   const handleChat = async (request: ReceivedRequest, response: ServerResponse, socket: Socket) => {
     const body = request.body ?? {};
     const fault = request.fault;
@@ -339,6 +395,18 @@ export async function startFakeOpenAIServer(
         errorBody(fault.status, `injected fault ${fault.status}`),
         fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter },
       );
+      return;
+    }
+    if (fault?.kind === "stall") {
+      response.writeHead(200, {
+        "content-type": body.stream === true ? "text/event-stream" : "application/json",
+      });
+      response.flushHeaders();
+      await new Promise((resolve) => socket.once("close", resolve));
+      return;
+    }
+    if (fault?.kind === "trickle") {
+      await trickle(request, response, socket, fault);
       return;
     }
     const promptTokens = fakeTokenCount(promptText(body.messages));

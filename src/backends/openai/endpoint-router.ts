@@ -61,7 +61,6 @@ interface EndpointState {
 }
 
 interface Waiter {
-  readonly avoid: ReadonlySet<number>;
   readonly resolve: (lease: EndpointLease) => void;
   readonly reject: (error: unknown) => void;
   readonly signal?: AbortSignal;
@@ -69,11 +68,13 @@ interface Waiter {
 }
 
 /**
- * Hands out endpoint slots. Choice: among endpoints that are not ejected (all of them when every
- * one is ejected, so a run never stalls on health alone), not cooling down after a `Retry-After`
- * and below their cap, the one with the fewest requests in flight, preferring endpoints the
- * request has not failed on yet; ties rotate. When none qualifies the request waits, in order of
- * arrival, for a release or for a cool-down or ejection to end.
+ * Hands out endpoint slots. Choice: among available endpoints (not ejected, not cooling down
+ * after a `Retry-After`) below their cap, the one with the fewest requests in flight, counting
+ * one more where the last request failed, so that the next attempt of a failed call goes to a
+ * replica that did not just fail; ties rotate. When no endpoint is available, the one that becomes
+ * available first is used at once: how long to wait before another attempt is the engine's
+ * decision, and a run never stalls on health alone. When every candidate is at its cap, the
+ * request waits, in order of arrival, for a release or for a cool-down or ejection to end.
  */
 export class EndpointRouter {
   readonly #options: EndpointRouterOptions;
@@ -99,23 +100,16 @@ export class EndpointRouter {
     }));
   }
 
-  /**
-   * Takes a slot. `avoid` lists endpoints this request already failed on: they are used only
-   * when no other endpoint can take it now.
-   */
-  acquire(
-    options: { avoid?: ReadonlySet<number>; signal?: AbortSignal } = {},
-  ): Promise<EndpointLease> {
-    const avoid = options.avoid ?? new Set<number>();
+  /** Takes a slot; aborting `signal` gives up waiting for one. */
+  acquire(options: { signal?: AbortSignal } = {}): Promise<EndpointLease> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (this.#waiters.length === 0) {
-      const chosen = this.#choose(avoid);
+      const chosen = this.#choose();
       if (chosen !== undefined) return Promise.resolve(this.#take(chosen));
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
-        avoid,
         resolve,
         reject,
         signal,
@@ -133,7 +127,7 @@ export class EndpointRouter {
 
   /**
    * Gives a slot back and records the outcome. `retryAfterMs` cools the endpoint down: no new
-   * request goes there before it has passed.
+   * request goes there before it has passed while another endpoint is available.
    */
   release(lease: EndpointLease, outcome: RequestOutcome, retryAfterMs?: number): void {
     const state = this.#states[lease.endpoint];
@@ -154,17 +148,6 @@ export class EndpointRouter {
       state.coolUntil = Math.max(state.coolUntil, now + retryAfterMs);
     }
     this.#drain();
-  }
-
-  /**
-   * True when some endpoint outside `avoid` is healthy and not cooling down, so a failed request
-   * can fail over at once instead of backing off.
-   */
-  hasFailoverFor(avoid: ReadonlySet<number>): boolean {
-    const now = this.#now();
-    return this.#states.some(
-      (state, index) => !avoid.has(index) && state.ejectedUntil <= now && state.coolUntil <= now,
-    );
   }
 
   /** Counters per endpoint, in endpoint order. */
@@ -199,25 +182,23 @@ export class EndpointRouter {
     return { endpoint: index };
   }
 
-  #choose(avoid: ReadonlySet<number>): number | undefined {
+  #choose(): number | undefined {
     const now = this.#now();
     const count = this.#states.length;
-    const anyHealthy = this.#states.some((state) => state.ejectedUntil <= now);
+    const availableAt = (state: EndpointState) => Math.max(state.ejectedUntil, state.coolUntil);
+    const anyAvailable = this.#states.some((state) => availableAt(state) <= now);
     let best: number | undefined;
     let bestRank = Number.POSITIVE_INFINITY;
     for (let step = 0; step < count; step++) {
       const index = (this.#cursor + step) % count;
       const state = this.#states[index];
       if (state.inFlight >= this.#options.maxConcurrencyPerEndpoint) continue;
-      if (state.coolUntil > now) continue;
-      const ejected = state.ejectedUntil > now;
-      if (anyHealthy && ejected) continue;
-      // Rank: endpoints not yet failed on come first, then by load; when every endpoint is
-      // ejected, the one whose ejection ends soonest is probed first.
-      const rank =
-        (avoid.has(index) ? 1e12 : 0) +
-        (ejected ? (state.ejectedUntil - now) * 1e3 : 0) +
-        state.inFlight;
+      const waitMs = availableAt(state) - now;
+      if (anyAvailable && waitMs > 0) continue;
+      // Load, plus one when the last request failed; when no endpoint is available, the one
+      // available soonest comes first.
+      const failedLast = state.consecutiveFailures > 0 ? 1 : 0;
+      const rank = Math.max(0, waitMs) * 1e3 + state.inFlight + failedLast;
       if (rank < bestRank) {
         bestRank = rank;
         best = index;
@@ -230,7 +211,7 @@ export class EndpointRouter {
     let index = 0;
     while (index < this.#waiters.length) {
       const waiter = this.#waiters[index];
-      const chosen = this.#choose(waiter.avoid);
+      const chosen = this.#choose();
       if (chosen === undefined) {
         index++;
         continue;

@@ -1,9 +1,17 @@
 /**
- * One HTTP attempt of a chat completion on one endpoint, and the classification of what went
- * wrong: retryable or not, and whether it says something about the endpoint's health.
+ * One HTTP request of a chat completion on one endpoint, and the classification of what went
+ * wrong: the error code, whether another attempt may succeed, and what it says about the
+ * endpoint's health. Retrying is the engine's job, never this module's.
  */
 import type { Dispatcher, Pool } from "undici";
-import { AbortError, BackendError, ContextLengthError } from "../../common/errors.js";
+import {
+  AbortError,
+  BackendError,
+  type BackendErrorCode,
+  ContextLengthError,
+  networkErrorCode,
+  RETRYABLE_STATUSES,
+} from "../../common/errors.js";
 import type { RequestOutcome } from "./endpoint-router.js";
 import {
   excerptOf,
@@ -13,11 +21,10 @@ import {
   StreamAccumulator,
   StreamErrorEvent,
 } from "./response.js";
-import { parseRetryAfterMs, RETRYABLE_STATUSES } from "./retry-policy.js";
 
-/** A failed attempt: a {@link BackendError} that also says what it means for the endpoint. */
+/** A failed request: a {@link BackendError} that also says what it means for the endpoint. */
 export class AttemptError extends BackendError {
-  /** Base URL of the endpoint the attempt went to. */
+  /** Base URL of the endpoint the request went to. */
   readonly endpoint: string;
   /** What the failure says about the endpoint's health. */
   readonly outcome: RequestOutcome;
@@ -25,6 +32,7 @@ export class AttemptError extends BackendError {
   constructor(
     message: string,
     options: {
+      code: BackendErrorCode;
       endpoint: string;
       outcome: RequestOutcome;
       retryable: boolean;
@@ -39,60 +47,41 @@ export class AttemptError extends BackendError {
   }
 }
 
-/** Network error codes that mean "the connection failed; another attempt may work". */
-const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
-  "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
-  "HPE_INVALID_CONSTANT",
-  "HPE_UNEXPECTED_CONTENT_LENGTH",
-]);
+/**
+ * Parses a `Retry-After` header (delta-seconds or an HTTP date) into milliseconds from `nowMs`.
+ * Returns undefined when the header is absent or unreadable.
+ */
+export function parseRetryAfterMs(
+  header: string | readonly string[] | undefined,
+  nowMs: number = Date.now(),
+): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (typeof value !== "string" || value.trim() === "") return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowMs);
+}
 
 const NETWORK_DESCRIPTIONS: Readonly<Record<string, string>> = {
   ECONNREFUSED: "connection refused",
   ECONNRESET: "connection reset",
   UND_ERR_SOCKET: "connection closed by the server",
   UND_ERR_CONNECT_TIMEOUT: "connect timeout",
-  UND_ERR_HEADERS_TIMEOUT: "no response headers within the headers timeout",
-  UND_ERR_BODY_TIMEOUT: "response body idle past the body timeout",
 };
 
-/** The error code of a network error, looking through `cause` chains and aggregate errors. */
-export function networkCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && TRANSIENT_NETWORK_CODES.has(code)) return code;
-    const errors = (current as { errors?: unknown }).errors;
-    if (Array.isArray(errors)) {
-      for (const inner of errors) {
-        const innerCode = networkCode(inner);
-        if (innerCode) return innerCode;
-      }
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
+/** undici's codes for a server that went silent past the timeout. */
+const SILENCE_CODES: ReadonlySet<string> = new Set([
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
 
 /** Phrases servers use when a prompt does not fit (vLLM, SGLang, llama.cpp, OpenAI). */
 const CONTEXT_LENGTH_PATTERN =
   /context length|context window|maximum context|context_length_exceeded|exceed_context_size|exceeds the available context|prompt is too long|input is too long|too many tokens|longer than the model/i;
 
-/** What one attempt needs. */
+/** What one request needs. */
 export interface AttemptRequest {
   readonly pool: Pool;
   /** Base URL of the endpoint, for messages. */
@@ -102,10 +91,12 @@ export interface AttemptRequest {
   readonly headers: Record<string, string>;
   readonly body: string;
   readonly stream: boolean;
-  readonly headersTimeoutMs: number;
-  readonly bodyIdleTimeoutMs: number;
-  readonly totalTimeoutMs?: number;
-  /** The caller's signal: aborting it ends the attempt with an {@link AbortError}. */
+  /**
+   * Streaming: most milliseconds without a byte (headers or body). Not streaming: most
+   * milliseconds for the whole request, since the server sends nothing until it is done.
+   */
+  readonly timeoutMs: number;
+  /** The call's signal: aborting it ends the request with an {@link AbortError}. */
   readonly signal?: AbortSignal;
   /** Streamed text per choice index. */
   readonly onText?: (index: number, text: string) => void;
@@ -113,33 +104,34 @@ export interface AttemptRequest {
   readonly secrets: readonly string[];
 }
 
+/** Why a non-streaming request was aborted by its own deadline. */
+class DeadlineReached extends Error {}
+
 /**
  * Sends one chat-completion request and reads the whole response. Throws an
  * {@link AttemptError} (retryable or not), a {@link ContextLengthError}, or an
  * {@link AbortError} when the caller's signal aborted.
  */
 export async function attemptChatCompletion(request: AttemptRequest): Promise<ParsedResponse> {
-  // A controller and a timer only when there is a total timeout: they cost per request.
-  const total = request.totalTimeoutMs === undefined ? undefined : new AbortController();
-  const timer =
-    total === undefined
-      ? undefined
-      : setTimeout(() => total.abort(new Error("total timeout")), request.totalTimeoutMs);
-  const signal =
-    total === undefined
-      ? request.signal
-      : request.signal
-        ? AbortSignal.any([request.signal, total.signal])
-        : total.signal;
+  // undici's header and body timeouts measure silence; a non-streaming request is silent until
+  // the server is done, so it gets a deadline for the whole request as well.
+  const deadline = request.stream ? undefined : new AbortController();
+  const caller = request.signal;
+  const forward = () => deadline?.abort(caller?.reason);
+  let timer: NodeJS.Timeout | undefined;
+  if (deadline) {
+    timer = setTimeout(() => deadline.abort(new DeadlineReached()), request.timeoutMs);
+    caller?.addEventListener("abort", forward, { once: true });
+  }
   try {
     const response = await request.pool.request({
       path: request.path,
       method: "POST",
       headers: request.headers,
       body: request.body,
-      signal,
-      headersTimeout: request.headersTimeoutMs,
-      bodyTimeout: request.bodyIdleTimeoutMs,
+      signal: deadline?.signal ?? caller,
+      headersTimeout: request.timeoutMs,
+      bodyTimeout: request.timeoutMs,
     });
     if (response.statusCode !== 200) {
       throw await statusError(request, response);
@@ -149,9 +141,10 @@ export async function attemptChatCompletion(request: AttemptRequest): Promise<Pa
     }
     return parseChatCompletion(await response.body.text());
   } catch (error) {
-    throw classify(error, request, total?.signal);
+    throw classify(error, request, deadline?.signal.reason instanceof DeadlineReached);
   } finally {
-    if (timer) clearTimeout(timer);
+    clearTimeout(timer);
+    caller?.removeEventListener("abort", forward);
   }
 }
 
@@ -191,52 +184,83 @@ async function statusError(
       { status },
     );
   }
-  const retryAfterMs = parseRetryAfterMs(response.headers["retry-after"]);
   const retryable = RETRYABLE_STATUSES.has(status);
   return new AttemptError(
     `HTTP ${status} from ${request.endpoint}/chat/completions: ${excerpt || "(empty body)"}${hintFor(status)}`,
     {
+      code: "PACORE_ERR_HTTP_STATUS",
       endpoint: request.endpoint,
-      outcome: status === 429 ? "neutral" : retryable ? "failure" : "success",
+      // Rate limiting says nothing about health; a 4xx is the request's fault, not the server's.
+      outcome: status === 429 ? "neutral" : retryable || status >= 500 ? "failure" : "success",
       retryable,
       status,
-      retryAfterMs,
+      retryAfterMs: parseRetryAfterMs(response.headers["retry-after"]),
     },
   );
 }
 
 function hintFor(status: number): string {
   if (status === 401 || status === 403) {
-    return " (check the API key in the environment variable named by apiKeyEnv)";
+    return " (check the API key in the environment variable named by --api-key-env / apiKeyEnv)";
   }
   if (status === 404)
     return " (check --base-url and --model: the server has no such route or model)";
   return "";
 }
 
-function classify(error: unknown, request: AttemptRequest, total: AbortSignal | undefined): Error {
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** Turns whatever a request threw into an error with a code, `retryable` and a fix. */
+export function classify(error: unknown, request: AttemptRequest, pastDeadline: boolean): Error {
   if (error instanceof AttemptError || error instanceof ContextLengthError) return error;
   if (request.signal?.aborted) {
     return new AbortError("The request was aborted", { cause: request.signal.reason });
   }
   const { endpoint } = request;
-  if (total?.aborted) {
-    return new AttemptError(
-      `No complete response from ${endpoint} within the total timeout of ${request.totalTimeoutMs} ms`,
-      { endpoint, outcome: "failure", retryable: true, cause: error },
-    );
+  const code = networkErrorCode(error);
+  if (pastDeadline || (code !== undefined && SILENCE_CODES.has(code))) {
+    const what = request.stream
+      ? `No byte from ${endpoint} for ${seconds(request.timeoutMs)}: the server went silent`
+      : `No complete response from ${endpoint} within ${seconds(request.timeoutMs)} (without streaming, the timeout bounds the whole call)`;
+    return new AttemptError(`${what}. If it is only slow, raise --timeout SECONDS (timeoutMs).`, {
+      code: "PACORE_ERR_TIMEOUT",
+      endpoint,
+      outcome: "failure",
+      retryable: true,
+      cause: error,
+    });
   }
-  if (error instanceof MalformedResponseError) {
+  const rawCode = (error as { code?: unknown } | null)?.code;
+  if (
+    error instanceof MalformedResponseError ||
+    rawCode === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" ||
+    (typeof rawCode === "string" && rawCode.startsWith("HPE_"))
+  ) {
+    const excerpt =
+      error instanceof MalformedResponseError
+        ? `; body starts: ${redact(error.excerpt, request.secrets)}`
+        : "";
     return new AttemptError(
-      `Malformed 200 response from ${endpoint}: ${error.message}; body starts: ${redact(error.excerpt, request.secrets)}`,
-      { endpoint, outcome: "failure", retryable: true, status: 200, cause: error },
+      `Malformed 200 response from ${endpoint}: ${(error as Error).message}${excerpt}`,
+      {
+        code: "PACORE_ERR_MALFORMED_RESPONSE",
+        endpoint,
+        outcome: "failure",
+        // A body cut short or garbled in transit: the next answer is usually whole.
+        retryable: true,
+        status: 200,
+        cause: error,
+      },
     );
   }
   if (error instanceof StreamErrorEvent) {
-    const retryable = error.status === undefined || error.status >= 500 || error.status === 429;
+    const retryable = error.status === undefined || RETRYABLE_STATUSES.has(error.status);
     return new AttemptError(
       `Error in the event stream from ${endpoint}: ${redact(error.excerpt, request.secrets)}`,
       {
+        code: error.status === undefined ? "PACORE_ERR_BACKEND" : "PACORE_ERR_HTTP_STATUS",
         endpoint,
         outcome: retryable ? "failure" : "success",
         retryable,
@@ -245,18 +269,38 @@ function classify(error: unknown, request: AttemptRequest, total: AbortSignal | 
       },
     );
   }
-  const code = networkCode(error);
-  if (code) {
-    const description = NETWORK_DESCRIPTIONS[code] ?? code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code !== undefined) {
     return new AttemptError(
-      `Request to ${endpoint} failed: ${description} (${code}): ${(error as Error).message}`,
-      { endpoint, outcome: "failure", retryable: true, cause: error },
+      `Cannot reach ${endpoint}: ${NETWORK_DESCRIPTIONS[code] ?? code} (${code}): ${message}`,
+      {
+        code: "PACORE_ERR_UNREACHABLE",
+        endpoint,
+        outcome: "failure",
+        retryable: true,
+        cause: error,
+      },
     );
   }
-  return new AttemptError(
-    `Request to ${endpoint} failed: ${error instanceof Error ? error.message : String(error)}`,
-    { endpoint, outcome: "neutral", retryable: false, cause: error },
-  );
+  if (rawCode === "ENOTFOUND") {
+    return new AttemptError(
+      `Cannot reach ${endpoint}: no such host (ENOTFOUND). Check --base-url.`,
+      {
+        code: "PACORE_ERR_UNREACHABLE",
+        endpoint,
+        outcome: "failure",
+        retryable: false,
+        cause: error,
+      },
+    );
+  }
+  return new AttemptError(`Request to ${endpoint} failed: ${message}`, {
+    code: "PACORE_ERR_BACKEND",
+    endpoint,
+    outcome: "neutral",
+    retryable: false,
+    cause: error,
+  });
 }
 
 /** Blanks every secret out of a text. */

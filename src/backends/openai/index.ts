@@ -3,8 +3,9 @@
  * The only module that imports undici.
  */
 export { EndpointRouter, type EndpointStats, type RequestOutcome } from "./endpoint-router.js";
+export { AttemptError, parseRetryAfterMs } from "./http-attempt.js";
+export type { TokenCountSource } from "./model-info.js";
 export {
-  type AttemptFailureReport,
   type OpenAIBackend,
   type OpenAIBackendHooks,
   type OpenAIBackendStats,
@@ -12,7 +13,7 @@ export {
   openaiBackend,
 } from "./openai-backend.js";
 export {
-  BackoffSchema,
+  DEFAULT_TIMEOUT_MS,
   type EndpointAddress,
   NModeSchema,
   normalizeBaseUrl,
@@ -20,6 +21,4 @@ export {
   type OpenAIBackendOptionsInput,
   OpenAIBackendOptionsSchema,
   parseOpenAIBackendOptions,
-  TimeoutsSchema,
 } from "./options.js";
-export { backoffDelayMs, parseRetryAfterMs, RETRYABLE_STATUSES } from "./retry-policy.js";

@@ -1,7 +1,7 @@
 /**
  * What the budget planner asks of a server: its context window and token counts. Every source
- * is optional: a server without `/v1/models` or `/tokenize` makes the answer an estimate (with a
- * warning), never a failed run.
+ * is optional: a server without `/v1/models` leaves the window unknown, one without `/tokenize`
+ * makes counts estimates (with a warning), never a failed run.
  */
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -127,7 +127,7 @@ export async function loadLocalTokenizer(path: string): Promise<LocalTokenizer> 
     tokenizerJson = JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
     throw new ConfigError(
-      `Cannot read the tokenizer file \`${path}\` (fix tokenizerPath / --tokenizer): ${(error as Error).message}`,
+      `Cannot read the tokenizer file \`${path}\` (fix the tokenizerPath option): ${(error as Error).message}`,
       { cause: error },
     );
   }
@@ -174,6 +174,8 @@ export class TokenCounter {
   #serverMessages: "unknown" | "yes" | "no" = "unknown";
   #local: Promise<LocalTokenizer> | undefined;
   #warned = false;
+  /** Why the server gave no count last time, for the warning. */
+  #miss = "";
   /** Where the last count came from. */
   lastSource: TokenCountSource = "estimate";
 
@@ -202,7 +204,7 @@ export class TokenCounter {
     if (!this.#warned) {
       this.#warned = true;
       this.#options.warn(
-        "Token counts are estimates: the server has no /tokenize and no tokenizer file was given (set tokenizerPath / --tokenizer for exact counts).",
+        `Token counts for the context budget are estimated (within about 30%): ${this.#miss}, and no tokenizerPath was given. If the server rejects prompts as too long, pass --context a little below the model's window.`,
       );
     }
     this.lastSource = "estimate";
@@ -248,6 +250,7 @@ export class TokenCounter {
   ): Promise<number | "missing" | "rejected" | "unreachable"> {
     const { endpoints, model, headers } = this.#options;
     const endpoint = endpoints[this.#options.pickEndpoint()];
+    const route = `${endpoint.address.origin}${endpoint.address.rootPath}/tokenize`;
     try {
       const { status, json } = await requestJson(
         endpoint,
@@ -259,10 +262,18 @@ export class TokenCounter {
         if (typeof json.count === "number") return json.count;
         if (Array.isArray(json.tokens)) return json.tokens.length;
       }
-      if (status === 400 || status === 422) return "rejected";
-      if (status === 404 || status === 405 || status === 501 || status === 200) return "missing";
+      if (status === 400 || status === 422) {
+        this.#miss = `${route} rejected the request (HTTP ${status})`;
+        return "rejected";
+      }
+      if (status === 404 || status === 405 || status === 501 || status === 200) {
+        this.#miss = `the server has no ${route} (llama.cpp and Ollama have none)`;
+        return "missing";
+      }
+      this.#miss = `${route} answered HTTP ${status}`;
       return "unreachable";
-    } catch {
+    } catch (error) {
+      this.#miss = `${route} did not answer (${error instanceof Error ? error.message : String(error)})`;
       return "unreachable";
     }
   }

@@ -1,8 +1,8 @@
 /**
  * The OpenAI-compatible backend: chat completions on one server or many replicas (vLLM, SGLang,
- * llama.cpp, Ollama), over keep-alive undici pools, with routing, failover and retries.
+ * llama.cpp, Ollama), over keep-alive undici pools, with routing and health tracking. It makes
+ * one HTTP attempt per call and classifies failures; the engine decides whether to try again.
  */
-import { setMaxListeners } from "node:events";
 import { Pool } from "undici";
 import { AbortError, BackendError, ConfigError } from "../../common/errors.js";
 import { estimateTokens } from "../../common/estimate-tokens.js";
@@ -13,9 +13,10 @@ import type {
   GenerateResult,
   ModelBackend,
 } from "../../spec/backend.js";
+import { callSignal } from "./call-signal.js";
 import { EndpointRouter, type EndpointStats } from "./endpoint-router.js";
 import { AttemptError, attemptChatCompletion } from "./http-attempt.js";
-import { fetchContextWindow, TokenCounter } from "./model-info.js";
+import { fetchContextWindow, TokenCounter, type TokenCountSource } from "./model-info.js";
 import {
   type EndpointAddress,
   normalizeBaseUrl,
@@ -25,30 +26,11 @@ import {
 } from "./options.js";
 import { chatCompletionBody, type WireMessage, wireMessages } from "./request-body.js";
 import { type ParsedResponse, toCompletions } from "./response.js";
-import { backoffDelayMs, sleep } from "./retry-policy.js";
-
-/** A failed HTTP attempt, as reported to {@link OpenAIBackendHooks.onAttemptError}. */
-export interface AttemptFailureReport {
-  /** Base URL of the endpoint that failed. */
-  readonly endpoint: string;
-  /** 1-based attempt number within the HTTP request. */
-  readonly attempt: number;
-  readonly status?: number;
-  readonly message: string;
-  /** Whether another attempt follows. */
-  readonly willRetry: boolean;
-  /** Milliseconds waited before the next attempt (0 for an immediate failover). */
-  readonly delayMs: number;
-}
 
 /** Callbacks of the backend; none is required. */
 export interface OpenAIBackendHooks {
-  /**
-   * Warnings (an assumed context window, estimated token counts). Default: `process.emitWarning`.
-   */
+  /** Warnings (estimated token counts). Default: `process.emitWarning`. */
   readonly onWarning?: (message: string) => void;
-  /** Every failed HTTP attempt, retried or not. */
-  readonly onAttemptError?: (report: AttemptFailureReport) => void;
 }
 
 /** Counters of one endpoint, with its address. */
@@ -61,12 +43,6 @@ export interface OpenAIEndpointStats extends EndpointStats {
 /** Counters of the backend, for reports, tests and benchmarks. */
 export interface OpenAIBackendStats {
   readonly endpoints: readonly OpenAIEndpointStats[];
-  /** HTTP attempts made (first attempts and retries). */
-  readonly attempts: number;
-  /** Attempts that were retries. */
-  readonly retries: number;
-  /** Retries sent at once to another endpoint instead of after a backoff. */
-  readonly failovers: number;
 }
 
 /** The OpenAI-compatible backend: a {@link ModelBackend} with counters. */
@@ -74,12 +50,17 @@ export interface OpenAIBackend extends ModelBackend {
   readonly provider: "openai";
   /** The options after parsing, defaults applied. */
   readonly options: OpenAIBackendOptions;
-  /** Counters per endpoint and of retries. */
+  /** Counters per endpoint. */
   stats(): OpenAIBackendStats;
-  /** The `contextWindow` option, else the servers' report, else the default (with a warning). */
-  contextWindow(): Promise<number>;
-  /** The servers' `/tokenize`, else the local tokenizer, else an estimate (with a warning). */
+  /** The `contextWindow` option, else the servers' report, else undefined (unknown). */
+  contextWindow(): Promise<number | undefined>;
+  /**
+   * The servers' `/tokenize`, else the local tokenizer, else an estimate (with one warning);
+   * {@link OpenAIBackend.tokenCountSource} says which the last count was.
+   */
   countTokens(input: string | readonly ChatMessage[]): Promise<number>;
+  /** Where the last token count came from: `server`, `tokenizer` or `estimate`. */
+  tokenCountSource(): TokenCountSource;
   /** Rejects waiting calls and closes the connection pools (waiting for calls in flight). */
   close(): Promise<void>;
 }
@@ -98,10 +79,18 @@ interface Endpoint {
  *   and (`nMode: "auto"`) once every endpoint is known to ignore `n`, calls are split at once.
  * - Reasoning comes from `reasoning_content` / `reasoning` when the server separates it, else
  *   from the text before the last `</think>` of `content`; text is kept verbatim.
- * - Each HTTP request is retried up to `retries` times on connect errors, resets, timeouts,
- *   408/429/5xx and malformed 200 bodies: at once on another healthy endpoint when there is one,
- *   else after exponential backoff with jitter, never before a `Retry-After` has passed. Other
- *   4xx fail at once; a prompt that does not fit becomes a `ContextLengthError`.
+ * - One call is one HTTP request on one endpoint (or `n` single requests when samples are split),
+ *   never retried here: every failure is a `BackendError` with a code (`PACORE_ERR_UNREACHABLE`,
+ *   `PACORE_ERR_TIMEOUT`, `PACORE_ERR_HTTP_STATUS` with `status` and `retryAfterMs`,
+ *   `PACORE_ERR_MALFORMED_RESPONSE`), `retryable` for the engine's one retry loop; a prompt that
+ *   does not fit is a `ContextLengthError`. The next attempt goes to the least-loaded healthy
+ *   endpoint: one that just failed is ranked behind the others, and ejected after
+ *   `ejectAfterFailures` failures in a row.
+ * - Streams by default. The timeout (`request.timeoutMs`, else `timeoutMs`, 300 s) is silence:
+ *   the most time without a byte from the server, so a long generation that keeps streaming is
+ *   never cut. With `stream: false` it bounds the whole call.
+ * - `apiKeyEnv` names the variable holding the API key; it must be set when given (else a
+ *   `ConfigError` at creation). Without it, `OPENAI_API_KEY` is sent when set.
  *
  * @example
  * ```ts
@@ -125,7 +114,7 @@ export function openaiBackend(
   const options = parseOpenAIBackendOptions(input);
   const warn =
     hooks.onWarning ?? ((message: string) => process.emitWarning(message, "PacoreWarning"));
-  const { timeouts } = options;
+  const apiKey = readApiKey(options.apiKeyEnv);
   const endpoints: Endpoint[] = options.baseUrls.map((baseUrl) => {
     const address = normalizeBaseUrl(baseUrl);
     return {
@@ -135,9 +124,10 @@ export function openaiBackend(
         // Room for the info requests (`/tokenize`) beside a full load of completions.
         connections: options.maxConcurrencyPerEndpoint + 4,
         pipelining: 1,
-        connect: { timeout: timeouts.connectMs },
-        headersTimeout: timeouts.headersMs,
-        bodyTimeout: timeouts.bodyIdleMs,
+        connect: { timeout: options.connectTimeoutMs },
+        // Each request sets its own; these cover the info requests' defaults.
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
         keepAliveTimeout: 30_000,
       }),
     };
@@ -158,7 +148,6 @@ export function openaiBackend(
     ejectForMs: options.ejectForMs,
   });
 
-  const apiKey = process.env[options.apiKeyEnv];
   const secrets = apiKey ? [apiKey] : [];
   const baseHeaders: Record<string, string> = { ...options.headers };
   if (apiKey) baseHeaders.authorization = `Bearer ${apiKey}`;
@@ -171,9 +160,6 @@ export function openaiBackend(
     extraBody: options.extraBody,
   };
 
-  let attempts = 0;
-  let retries = 0;
-  let failovers = 0;
   let closed = false;
 
   /** Index of a healthy endpoint with the least load, for the info requests. */
@@ -198,80 +184,42 @@ export function openaiBackend(
     warn,
   });
 
-  /** One HTTP request (a body) with retries and failover; resolves to the parsed response. */
+  /** One HTTP request (a body) on the endpoint the router picks; resolves to the response. */
   async function send(
     body: Record<string, unknown>,
-    signal: AbortSignal | undefined,
+    request: GenerateRequest,
     onText: ((index: number, text: string) => void) | undefined,
   ): Promise<{ parsed: ParsedResponse; endpoint: Endpoint }> {
-    const text = JSON.stringify(body);
-    const avoid = new Set<number>();
-    let backoffStep = 0;
-    let lastError: AttemptError | undefined;
-    const total = options.retries + 1;
-    for (let attempt = 1; attempt <= total; attempt++) {
-      if (closed) throw new BackendError("The OpenAI backend was closed");
-      const lease = await router.acquire({ avoid, signal }).catch((error: unknown) => {
-        throw signal?.aborted ? new AbortError("The request was aborted", { cause: error }) : error;
+    if (closed) throw new BackendError("The OpenAI backend was closed");
+    const { signal } = request;
+    const lease = await router.acquire({ signal }).catch((error: unknown) => {
+      throw signal?.aborted ? new AbortError("The request was aborted", { cause: error }) : error;
+    });
+    const endpoint = endpoints[lease.endpoint];
+    try {
+      const parsed = await attemptChatCompletion({
+        pool: endpoint.pool,
+        endpoint: endpoint.address.baseUrl,
+        path: `${endpoint.address.apiPath}/chat/completions`,
+        headers: chatHeaders,
+        body: JSON.stringify(body),
+        stream: options.stream,
+        timeoutMs: request.timeoutMs ?? options.timeoutMs,
+        signal,
+        onText,
+        secrets,
       });
-      const endpoint = endpoints[lease.endpoint];
-      attempts++;
-      if (attempt > 1) retries++;
-      try {
-        const parsed = await attemptChatCompletion({
-          pool: endpoint.pool,
-          endpoint: endpoint.address.baseUrl,
-          path: `${endpoint.address.apiPath}/chat/completions`,
-          headers: chatHeaders,
-          body: text,
-          stream: options.stream,
-          headersTimeoutMs: timeouts.headersMs,
-          bodyIdleTimeoutMs: timeouts.bodyIdleMs,
-          totalTimeoutMs: timeouts.totalMs,
-          signal,
-          onText,
-          secrets,
-        });
-        router.release(lease, "success");
-        return { parsed, endpoint };
-      } catch (error) {
-        if (!(error instanceof AttemptError)) {
-          // Aborted, or a prompt that does not fit: the endpoint did nothing wrong.
-          router.release(lease, error instanceof AbortError ? "neutral" : "success");
-          throw error;
-        }
+      router.release(lease, "success");
+      return { parsed, endpoint };
+    } catch (error) {
+      if (error instanceof AttemptError) {
         router.release(lease, error.outcome, error.retryAfterMs);
-        lastError = error;
-        avoid.add(lease.endpoint);
-        const tooLong =
-          error.retryAfterMs !== undefined && error.retryAfterMs > options.backoff.maxMs;
-        const willRetry = error.retryable && attempt < total && !tooLong;
-        let delayMs = 0;
-        if (willRetry) {
-          if (router.hasFailoverFor(avoid)) failovers++;
-          else delayMs = backoffDelayMs(backoffStep++, options.backoff);
-        }
-        hooks.onAttemptError?.({
-          endpoint: error.endpoint,
-          attempt,
-          status: error.status,
-          message: error.message,
-          willRetry,
-          delayMs,
-        });
-        if (!error.retryable) throw error;
-        if (!willRetry) break;
-        await sleep(delayMs, signal).catch((reason: unknown) => {
-          throw new AbortError("The request was aborted", { cause: reason });
-        });
+      } else {
+        // Aborted, or a prompt that does not fit: the endpoint did nothing wrong.
+        router.release(lease, error instanceof AbortError ? "neutral" : "success");
       }
+      throw error;
     }
-    const last = lastError as AttemptError;
-    const tried = [...avoid].map((i) => endpoints[i].address.baseUrl).join(", ");
-    throw new BackendError(
-      `Chat completion failed after ${Math.min(total, attempts)} attempt(s) on ${tried}; last error: ${last.message}. The server kept failing: check it, or raise retries.`,
-      { retryable: true, status: last.status, retryAfterMs: last.retryAfterMs, cause: last },
-    );
   }
 
   /** Samples `indices` of the request as single requests in parallel, each with its own seed. */
@@ -293,7 +241,7 @@ export function openaiBackend(
         const onDelta = request.onDelta;
         const { parsed } = await send(
           body,
-          request.signal,
+          request,
           onDelta ? (_index, text) => onDelta({ sample, text }) : undefined,
         );
         // A server that ignores `n` may still send one choice only; more would be a server bug.
@@ -318,19 +266,12 @@ export function openaiBackend(
     if (request.signal?.aborted) {
       throw new AbortError("The request was aborted", { cause: request.signal.reason });
     }
-    // One child signal per call: the HTTP requests, waits and retries of this call listen to it,
-    // and the caller's signal (often shared by a whole run) gets a single listener per call.
-    const parent = request.signal;
-    const controller = parent ? new AbortController() : undefined;
-    const onAbort = () => controller?.abort(parent?.reason);
-    if (controller) {
-      setMaxListeners(0, controller.signal);
-      parent?.addEventListener("abort", onAbort, { once: true });
-    }
+    if (request.signal === undefined) return generateWith(request);
+    const call = callSignal(request.signal);
     try {
-      return await generateWith(controller ? { ...request, signal: controller.signal } : request);
+      return await generateWith({ ...request, signal: call.signal });
     } finally {
-      parent?.removeEventListener("abort", onAbort);
+      call.release();
     }
   }
 
@@ -350,7 +291,7 @@ export function openaiBackend(
     const onDelta = request.onDelta;
     const { parsed, endpoint } = await send(
       body,
-      request.signal,
+      request,
       onDelta ? (sample, text) => onDelta({ sample, text }) : undefined,
     );
     const completions = toCompletions(
@@ -368,7 +309,7 @@ export function openaiBackend(
     return { completions };
   }
 
-  let contextWindowPromise: Promise<number> | undefined;
+  let contextWindowPromise: Promise<number | undefined> | undefined;
 
   return {
     specificationVersion: "v1",
@@ -376,23 +317,21 @@ export function openaiBackend(
     model: options.model,
     options,
     maxConcurrency: options.maxConcurrencyPerEndpoint * endpoints.length,
-    maxSamplesPerCall: options.maxSamplesPerCall,
+    // Split samples share nothing, and a call fails whole: one per call keeps a failed sample
+    // from costing its siblings another attempt.
+    maxSamplesPerCall: options.nMode === "split" ? 1 : options.maxSamplesPerCall,
     generate,
     contextWindow() {
       if (options.contextWindow !== undefined) return Promise.resolve(options.contextWindow);
-      contextWindowPromise ??= fetchContextWindow(endpoints, options.model, baseHeaders).then(
-        (window) => {
-          if (window !== undefined) return window;
-          warn(
-            `The servers do not report a context window for ${options.model} (no max_model_len in /v1/models); assuming ${options.defaultContextWindow} tokens. Set contextWindow (--context) to the real one.`,
-          );
-          return options.defaultContextWindow;
-        },
-      );
+      // Unknown stays unknown: the engine states what it assumes instead.
+      contextWindowPromise ??= fetchContextWindow(endpoints, options.model, baseHeaders);
       return contextWindowPromise;
     },
     countTokens(input: string | readonly ChatMessage[]) {
       return tokenCounter.count(input);
+    },
+    tokenCountSource() {
+      return tokenCounter.lastSource;
     },
     stats() {
       return {
@@ -401,9 +340,6 @@ export function openaiBackend(
           baseUrl: endpoints[i].address.baseUrl,
           ignoresN: endpoints[i].ignoresN,
         })),
-        attempts,
-        retries,
-        failovers,
       };
     },
     async close() {
@@ -413,4 +349,19 @@ export function openaiBackend(
       await Promise.all(endpoints.map((endpoint) => endpoint.pool.close()));
     },
   };
+}
+
+/**
+ * The API key: from the variable `apiKeyEnv` names, which must then be set and non-empty (a key
+ * that silently goes missing shows up only as 401s later); else from `OPENAI_API_KEY` when set.
+ */
+function readApiKey(apiKeyEnv: string | undefined): string | undefined {
+  if (apiKeyEnv === undefined) return process.env.OPENAI_API_KEY || undefined;
+  const key = process.env[apiKeyEnv];
+  if (key === undefined || key === "") {
+    throw new ConfigError(
+      `\`--api-key-env ${apiKeyEnv}\` names an environment variable that is ${key === undefined ? "not set" : "empty"}: set ${apiKeyEnv} to the API key, or leave out --api-key-env (apiKeyEnv) for a server without one`,
+    );
+  }
+  return key;
 }

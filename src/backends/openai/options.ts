@@ -5,37 +5,8 @@
 import { z } from "zod";
 import { ConfigError } from "../../common/errors.js";
 
-/** Exponential backoff between HTTP attempts: `initialMs × factor^attempt`, capped, jittered. */
-export const BackoffSchema = z
-  .object({
-    /** Delay before the first retry, before jitter. */
-    initialMs: z.number().int().nonnegative().default(250),
-    /** Largest delay between two attempts (and the longest `Retry-After` honoured in-process). */
-    maxMs: z.number().int().nonnegative().default(20_000),
-    /** Growth of the delay per attempt. */
-    factor: z.number().min(1).default(2),
-  })
-  .strict();
-
-/**
- * Timeouts of one HTTP attempt, in milliseconds. undici checks the header and body timeouts on
- * a tick of about half a second, so short ones fire up to that much late.
- */
-export const TimeoutsSchema = z
-  .object({
-    /** Establishing the TCP/TLS connection. */
-    connectMs: z.number().int().positive().default(10_000),
-    /**
-     * Waiting for the response headers. A non-streaming server sends them only once the whole
-     * generation is done, so the default is long (one hour).
-     */
-    headersMs: z.number().int().positive().default(3_600_000),
-    /** Longest silence between two chunks of the response body. */
-    bodyIdleMs: z.number().int().positive().default(300_000),
-    /** Whole attempt, headers and body; absent means no limit. */
-    totalMs: z.number().int().positive().optional(),
-  })
-  .strict();
+/** Default silence timeout: most milliseconds a call may go without a byte from the server. */
+export const DEFAULT_TIMEOUT_MS = 300_000;
 
 /** How `n > 1` samples of one prompt are requested. */
 export const NModeSchema = z.enum(["auto", "native", "split"]);
@@ -54,37 +25,45 @@ export const OpenAIBackendOptionsSchema = z
     /** Model name sent in every request and reported in results. */
     model: z.string().min(1),
     /**
-     * Name of the environment variable that holds the API key (not the key itself). The key is
-     * sent as `Authorization: Bearer …` when the variable is set, and is never logged.
+     * Name of the environment variable that holds the API key (not the key itself), sent as
+     * `Authorization: Bearer …` and never logged. When absent, `OPENAI_API_KEY` is used if it is
+     * set; a variable named here must be set and non-empty, else creating the backend fails.
      */
-    apiKeyEnv: z.string().min(1).default("OPENAI_API_KEY"),
-    /** Context window in tokens; when absent it is read from the server's `/v1/models`. */
-    contextWindow: z.number().int().positive().optional(),
+    apiKeyEnv: z.string().min(1).optional(),
     /**
-     * Context window assumed (with a warning) when neither `contextWindow` nor the server says.
+     * Context window in tokens; when absent it is read from the servers (`/v1/models`,
+     * llama.cpp's `/props`), and is unknown when they do not say.
      */
-    defaultContextWindow: z.number().int().positive().default(32_768),
+    contextWindow: z.number().int().positive().optional(),
     /** Local `tokenizer.json` used to count tokens when the server has no `/tokenize`. */
     tokenizerPath: z.string().min(1).optional(),
-    /** Stream completions over server-sent events (needed for `onDelta`). */
-    stream: z.boolean().default(false),
+    /**
+     * Stream completions over server-sent events (default), with `stream_options.include_usage`.
+     * `false` is for servers that cannot stream: then no `onDelta`, and the timeout bounds the
+     * whole call instead of its silences.
+     */
+    stream: z.boolean().default(true),
     /**
      * `native`: send `n` in one request; `split`: send `n` single requests in parallel;
      * `auto`: send `n`, and when a server returns fewer choices, ask for the rest as single
      * requests and split for that server from then on.
      */
     nMode: NModeSchema.default("auto"),
-    /** HTTP-level retries after the first attempt, across endpoints. */
-    retries: z.number().int().nonnegative().default(5),
-    backoff: BackoffSchema.default({ initialMs: 250, maxMs: 20_000, factor: 2 }),
-    timeouts: TimeoutsSchema.default({
-      connectMs: 10_000,
-      headersMs: 3_600_000,
-      bodyIdleMs: 300_000,
-    }),
+    /**
+     * Silence timeout in milliseconds, when a request sets no `timeoutMs`: most time a streamed
+     * call may go without a byte from the server (headers or body), so a long generation that
+     * keeps streaming is never cut. With `stream: false` it bounds the whole call. Default 300 s.
+     * A call that times out fails with `PACORE_ERR_TIMEOUT` (retryable).
+     */
+    timeoutMs: z.number().int().positive().default(DEFAULT_TIMEOUT_MS),
+    /** Most milliseconds to establish a TCP/TLS connection. */
+    connectTimeoutMs: z.number().int().positive().default(10_000),
     /** Requests in flight per endpoint; the backend's `maxConcurrency` is the sum over endpoints. */
     maxConcurrencyPerEndpoint: z.number().int().positive().default(64),
-    /** Most samples one `generate` call takes (`n`); the engine splits larger fan-outs. */
+    /**
+     * Most samples one `generate` call takes (`n`); the engine splits larger fan-outs. With
+     * `nMode: "split"` the backend reports 1: split samples share nothing, and a call fails whole.
+     */
     maxSamplesPerCall: z.number().int().positive().default(16),
     /** Consecutive failures after which an endpoint is taken out of the rotation. */
     ejectAfterFailures: z.number().int().positive().default(3),

@@ -1,11 +1,19 @@
+/**
+ * Faults against a real `node:http` server: every failure is one HTTP request, classified with
+ * a code, `retryable`, `status` and `retryAfterMs`, and never retried by the backend itself.
+ */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
-  type AttemptFailureReport,
   type OpenAIBackendOptionsInput,
   openaiBackend,
 } from "../../../src/backends/openai/index.js";
-import { AbortError, BackendError, ContextLengthError } from "../../../src/common/errors.js";
+import {
+  AbortError,
+  BackendError,
+  ContextLengthError,
+  type ErrorCode,
+} from "../../../src/common/errors.js";
 import type { GenerateRequest } from "../../../src/spec/backend.js";
 import {
   deadBaseUrl,
@@ -17,20 +25,11 @@ import { openaiTestBed } from "../../helpers/openai-test-bed.js";
 
 const { servers, closers, setup: startBed } = openaiTestBed();
 
-/** Quick backoff so that the tests stay fast; the policy's shape is the same. */
-const FAST_BACKOFF = { initialMs: 20, maxMs: 2000, factor: 2 };
-
-async function setup(
+function setup(
   serverOptions: FakeOpenAIServerOptions,
   backendOptions: Partial<OpenAIBackendOptionsInput> = {},
 ) {
-  const reports: AttemptFailureReport[] = [];
-  const { server, backend } = await startBed(
-    serverOptions,
-    { backoff: FAST_BACKOFF, ...backendOptions },
-    { onAttemptError: (report) => reports.push(report), onWarning: () => {} },
-  );
-  return { server, backend, reports };
+  return startBed(serverOptions, backendOptions, { onWarning: () => {} });
 }
 
 const request = (n = 1, extra: Partial<GenerateRequest> = {}): GenerateRequest => ({
@@ -41,124 +40,130 @@ const request = (n = 1, extra: Partial<GenerateRequest> = {}): GenerateRequest =
   ...extra,
 });
 
-describe("faults on one endpoint", () => {
-  it("honours Retry-After on a 429 before trying again", async () => {
-    const { server, backend, reports } = await setup({
-      faults: [{ kind: "status", status: 429, retryAfter: "1" }],
+/** The error a call rejects with (fails the test when it resolves). */
+async function failure(promise: Promise<unknown>): Promise<BackendError> {
+  const error = await promise.then(
+    () => assert.fail("expected the call to fail"),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof BackendError, `expected a BackendError, got ${error}`);
+  return error;
+}
+
+function assertError(
+  error: BackendError,
+  expected: { code: ErrorCode; retryable: boolean; status?: number; retryAfterMs?: number },
+) {
+  assert.deepEqual(
+    {
+      code: error.code,
+      retryable: error.retryable,
+      status: error.status,
+      retryAfterMs: error.retryAfterMs,
+    },
+    {
+      code: expected.code,
+      retryable: expected.retryable,
+      status: expected.status,
+      retryAfterMs: expected.retryAfterMs,
+    },
+    error.message,
+  );
+}
+
+describe("classification: one request per call, never retried here", () => {
+  it("HTTP statuses: retryable exactly for the shared RETRYABLE_STATUSES", async () => {
+    const cases: [number, boolean][] = [
+      [408, true],
+      [425, true],
+      [429, true],
+      [500, true],
+      [502, true],
+      [503, true],
+      [504, true],
+      [400, false],
+      [401, false],
+      [404, false],
+      [422, false],
+      [501, false],
+    ];
+    const { server, backend } = await setup({
+      faults: cases.map(([status]): Fault => ({ kind: "status", status })),
     });
-    const { completions } = await backend.generate(request());
-    assert.equal(completions[0].content, "The answer is 4.");
-    const [first, second] = server.chatRequests();
-    const waited = second.receivedAtMs - first.receivedAtMs;
-    assert.ok(waited >= 990, `waited only ${waited} ms after Retry-After: 1`);
-    assert.ok(waited < 1500, `waited ${waited} ms, far past Retry-After: 1`);
-    assert.equal(reports.length, 1);
-    assert.equal(reports[0].status, 429);
-    assert.equal(reports[0].willRetry, true);
+    for (const [status, retryable] of cases) {
+      const error = await failure(backend.generate(request()));
+      assertError(error, { code: "PACORE_ERR_HTTP_STATUS", retryable, status });
+      assert.match(error.message, new RegExp(`HTTP ${status} from`));
+    }
+    assert.equal(server.chatRequests().length, cases.length, "one request per call");
   });
 
-  it("backs off exponentially over 500, 502, 503, 504 and 408, then succeeds", async () => {
-    const statuses = [500, 502, 503, 504, 408];
-    const { server, backend, reports } = await setup({
-      faults: statuses.map((status): Fault => ({ kind: "status", status })),
+  it("reads Retry-After in seconds and as an HTTP date into retryAfterMs", async () => {
+    const inTwoSeconds = new Date(Date.now() + 2000).toUTCString();
+    const { server, backend } = await setup({
+      faults: [
+        { kind: "status", status: 429, retryAfter: "1" },
+        { kind: "status", status: 503, retryAfter: "0.25" },
+        { kind: "status", status: 503, retryAfter: inTwoSeconds },
+        { kind: "status", status: 503, retryAfter: "soon" },
+      ],
     });
-    await backend.generate(request());
-    assert.equal(server.chatRequests().length, 6);
-    assert.deepEqual(
-      reports.map((report) => report.status),
-      statuses,
-    );
-    reports.forEach((report, retry) => {
-      const ceiling = Math.min(FAST_BACKOFF.maxMs, FAST_BACKOFF.initialMs * 2 ** retry);
-      assert.ok(
-        report.delayMs >= ceiling / 2 && report.delayMs <= ceiling,
-        `retry ${retry}: ${report.delayMs} ms`,
-      );
+    const started = Date.now();
+    const seconds = await failure(backend.generate(request()));
+    assertError(seconds, {
+      code: "PACORE_ERR_HTTP_STATUS",
+      retryable: true,
+      status: 429,
+      retryAfterMs: 1000,
     });
-    assert.equal(backend.stats().retries, 5);
+    assert.equal((await failure(backend.generate(request()))).retryAfterMs, 250);
+    const date = (await failure(backend.generate(request()))).retryAfterMs;
+    assert.ok(date !== undefined && date > 0 && date <= 2000, `HTTP date gave ${date} ms`);
+    assert.equal((await failure(backend.generate(request()))).retryAfterMs, undefined);
+    // The backend reports Retry-After and waits for nothing: the engine decides.
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    assert.equal(server.chatRequests().length, 4);
   });
 
-  it("gives up after `retries` and says why, retryable, with the status", async () => {
-    const { server, backend } = await setup(
-      { faults: () => ({ kind: "status", status: 503 }) },
-      { retries: 2 },
-    );
-    const error = await backend.generate(request()).catch((caught: unknown) => caught);
-    assert.ok(error instanceof BackendError);
-    assert.equal(error.retryable, true);
-    assert.equal(error.status, 503);
-    assert.match(error.message, /after 3 attempt/);
-    assert.match(error.message, /HTTP 503/);
-    assert.equal(server.chatRequests().length, 3);
-  });
-
-  it("does not retry other 4xx", async () => {
-    const { server, backend } = await setup({ faults: [{ kind: "status", status: 422 }] });
-    const error = await backend.generate(request()).catch((caught: unknown) => caught);
-    assert.ok(error instanceof BackendError);
-    assert.equal(error.retryable, false);
-    assert.equal(error.status, 422);
-    assert.equal(server.chatRequests().length, 1);
-  });
-
-  it("retries a malformed 200 body and reports the excerpt if it persists", async () => {
+  it("a malformed 200 body or event is PACORE_ERR_MALFORMED_RESPONSE, retryable, with an excerpt", async () => {
     for (const stream of [false, true]) {
-      const once = await setup({ faults: [{ kind: "malformed" }] }, { stream });
-      const { completions } = await once.backend.generate(request());
-      assert.equal(completions[0].content, "The answer is 4.");
-      assert.equal(once.server.chatRequests().length, 2);
-
-      const always = await setup({ faults: () => ({ kind: "malformed" }) }, { stream, retries: 1 });
-      const error = await always.backend.generate(request()).catch((caught: unknown) => caught);
-      assert.ok(error instanceof BackendError, String(error));
-      assert.equal(error.retryable, true);
+      const { server, backend } = await setup({ faults: [{ kind: "malformed" }] }, { stream });
+      const error = await failure(backend.generate(request()));
+      assertError(error, { code: "PACORE_ERR_MALFORMED_RESPONSE", retryable: true, status: 200 });
       assert.match(error.message, /Malformed 200 response/);
       assert.match(error.message, /body starts: .*(chatcmpl|brok)/);
+      assert.equal(server.chatRequests().length, 1);
+      const { completions } = await backend.generate(request());
+      assert.equal(completions[0].content, "The answer is 4.", "the next call is whole");
     }
   });
 
-  it("retries a stream cut before [DONE], and a connection reset mid-stream", async () => {
-    for (const fault of [{ kind: "truncated" }, { kind: "reset-mid-stream" }] as const) {
-      const { server, backend, reports } = await setup({ faults: [fault] }, { stream: true });
-      const { completions } = await backend.generate(request(2));
-      assert.deepEqual(
-        completions.map((completion) => completion.content),
-        ["The answer is 4.", "The answer is 4."],
-      );
-      assert.equal(server.chatRequests().length, 2, fault.kind);
-      assert.equal(reports.length, 1);
-    }
-  });
-
-  it("retries a reset before any response and a reset in the middle of a whole body", async () => {
-    const { server, backend } = await setup({
-      faults: [{ kind: "reset" }, { kind: "reset-mid-stream" }],
+  it("a stream cut before [DONE] is malformed; a reset mid-stream is unreachable; both retryable", async () => {
+    const cut = await setup({ faults: [{ kind: "truncated" }] });
+    assertError(await failure(cut.backend.generate(request(2))), {
+      code: "PACORE_ERR_MALFORMED_RESPONSE",
+      retryable: true,
+      status: 200,
     });
-    await backend.generate(request());
-    assert.equal(server.chatRequests().length, 3);
+    const reset = await setup({ faults: [{ kind: "reset-mid-stream" }] });
+    const error = await failure(reset.backend.generate(request(2)));
+    assertError(error, { code: "PACORE_ERR_UNREACHABLE", retryable: true });
+    assert.equal(cut.server.chatRequests().length + reset.server.chatRequests().length, 2);
   });
 
-  it("times out slow headers and tries again", async () => {
-    // undici checks header and body timeouts on a tick of about half a second.
-    const { server, backend, reports } = await setup(
-      { faults: [{ kind: "slow-headers", delayMs: 2000 }] },
-      { timeouts: { connectMs: 1000, headersMs: 100, bodyIdleMs: 1000 } },
-    );
-    const started = Date.now();
-    await backend.generate(request());
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1500, `the slow response was waited for: ${elapsed} ms`);
-    assert.equal(server.chatRequests().length, 2);
-    assert.match(reports[0].message, /headers timeout/);
-  });
+  it("a reset before any response, a refused connection: PACORE_ERR_UNREACHABLE, retryable", async () => {
+    const { server, backend } = await setup({ faults: [{ kind: "reset" }] });
+    assertError(await failure(backend.generate(request())), {
+      code: "PACORE_ERR_UNREACHABLE",
+      retryable: true,
+    });
+    assert.equal(server.chatRequests().length, 1);
 
-  it("applies the total timeout to one attempt", async () => {
-    const { backend, reports } = await setup(
-      { faults: [{ kind: "slow-headers", delayMs: 400 }] },
-      { timeouts: { connectMs: 1000, headersMs: 10_000, bodyIdleMs: 1000, totalMs: 100 } },
-    );
-    await backend.generate(request());
-    assert.match(reports[0].message, /total timeout of 100 ms/);
+    const dead = openaiBackend({ baseUrls: [await deadBaseUrl()], model: "m" });
+    closers.push(() => dead.close());
+    const refused = await failure(dead.generate(request()));
+    assertError(refused, { code: "PACORE_ERR_UNREACHABLE", retryable: true });
+    assert.match(refused.message, /connection refused \(ECONNREFUSED\)/);
   });
 
   it("turns a prompt that does not fit into a ContextLengthError, for every flavour", async () => {
@@ -175,7 +180,7 @@ describe("faults on one endpoint", () => {
     }
   });
 
-  it("rejects with an AbortError when the caller aborts, and does not retry", async () => {
+  it("rejects with an AbortError when the caller aborts", async () => {
     const { server, backend } = await setup({ latencyMs: 500 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
@@ -186,37 +191,104 @@ describe("faults on one endpoint", () => {
   });
 });
 
+describe("timeouts: silence, not length, ends a streamed call", () => {
+  // undici checks header and body timeouts on a tick of about half a second.
+  it("a server that sends headers and then nothing fails with PACORE_ERR_TIMEOUT naming --timeout", async () => {
+    const { server, backend } = await setup({ faults: () => ({ kind: "stall" }) });
+    const started = Date.now();
+    const error = await failure(backend.generate(request(1, { timeoutMs: 300 })));
+    const elapsed = Date.now() - started;
+    assertError(error, { code: "PACORE_ERR_TIMEOUT", retryable: true });
+    assert.match(error.message, /No byte from .* for 0\.3 s/);
+    assert.match(error.message, /--timeout/);
+    assert.ok(elapsed >= 290 && elapsed < 1500, `timed out after ${elapsed} ms`);
+    assert.equal(server.chatRequests().length, 1);
+  });
+
+  it("the backend's timeoutMs applies when the request sets none", async () => {
+    const { backend } = await setup({ faults: () => ({ kind: "stall" }) }, { timeoutMs: 300 });
+    const started = Date.now();
+    assertError(await failure(backend.generate(request())), {
+      code: "PACORE_ERR_TIMEOUT",
+      retryable: true,
+    });
+    assert.ok(Date.now() - started < 1500);
+  });
+
+  it("a stream that keeps coming completes however long it takes", async () => {
+    const { backend } = await setup({
+      faults: [{ kind: "trickle", intervalMs: 150, events: 8 }],
+    });
+    const deltas: string[] = [];
+    const started = Date.now();
+    const { completions } = await backend.generate(
+      request(1, { timeoutMs: 500, onDelta: ({ text }) => deltas.push(text) }),
+    );
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 1100, `the stream took only ${elapsed} ms, not longer than the timeout`);
+    assert.equal(completions[0].content, "The answer is 4.");
+    assert.equal(deltas.length, 8);
+  });
+
+  it("without streaming the timeout bounds the whole call", async () => {
+    const { backend } = await setup(
+      { faults: [{ kind: "trickle", intervalMs: 150, events: 8 }, { kind: "stall" }] },
+      { stream: false },
+    );
+    const slow = await failure(backend.generate(request(1, { timeoutMs: 500 })));
+    assertError(slow, { code: "PACORE_ERR_TIMEOUT", retryable: true });
+    assert.match(
+      slow.message,
+      /within 0\.5 s \(without streaming, the timeout bounds the whole call\)/,
+    );
+    const stalled = await failure(backend.generate(request(1, { timeoutMs: 300 })));
+    assertError(stalled, { code: "PACORE_ERR_TIMEOUT", retryable: true });
+  });
+});
+
 describe("many endpoints", () => {
-  it("spreads load, ejects a dead endpoint among three and fails its calls over", async () => {
+  it("sends the next attempt of a failed call to a replica that did not just fail", async () => {
+    const live = await startFakeOpenAIServer();
+    servers.push(live);
+    const dead = await deadBaseUrl();
+    const backend = openaiBackend({ baseUrls: [dead, live.baseUrl], model: "fake-model" });
+    closers.push(() => backend.close());
+    const first = await failure(backend.generate(request()));
+    assert.equal(first.code, "PACORE_ERR_UNREACHABLE");
+    for (let i = 0; i < 5; i++) await backend.generate(request());
+    assert.equal(live.chatRequests().length, 5);
+    assert.equal(backend.stats().endpoints[0].requests, 1);
+  });
+
+  it("spreads load over healthy replicas and ejects a dead one", async () => {
     const live = await Promise.all([startFakeOpenAIServer(), startFakeOpenAIServer()]);
     servers.push(...live);
     const dead = await deadBaseUrl();
-    const reports: AttemptFailureReport[] = [];
-    const backend = openaiBackend(
-      {
-        baseUrls: [dead, live[0].baseUrl, live[1].baseUrl],
-        model: "fake-model",
-        backoff: FAST_BACKOFF,
-        ejectAfterFailures: 2,
-        ejectForMs: 60_000,
-      },
-      { onAttemptError: (report) => reports.push(report) },
-    );
+    const backend = openaiBackend({
+      baseUrls: [dead, live[0].baseUrl, live[1].baseUrl],
+      model: "fake-model",
+      ejectAfterFailures: 2,
+      ejectForMs: 60_000,
+    });
     closers.push(() => backend.close());
-    const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => backend.generate(request(1, { seeds: [i] }))),
-    );
-    assert.equal(results.length, 30);
+    // What the engine does: try a failed call again (here at once) until it succeeds.
+    const attempt = async (seed: number): Promise<number> => {
+      for (let tries = 1; ; tries++) {
+        try {
+          await backend.generate(request(1, { seeds: [seed] }));
+          return tries;
+        } catch (error) {
+          assert.ok(error instanceof BackendError && error.retryable, String(error));
+          assert.ok(tries < 3, "a call failed twice with two live replicas");
+        }
+      }
+    };
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => attempt(round * 10 + i)));
+    }
     const stats = backend.stats();
     assert.equal(stats.endpoints[0].ejected, true);
     assert.equal(stats.endpoints[0].ejections, 1);
-    assert.ok(stats.endpoints[0].failures >= 2);
-    assert.ok(reports.every((report) => report.endpoint === stats.endpoints[0].baseUrl));
-    assert.ok(
-      reports.every((report) => report.delayMs === 0),
-      "a call that failed on the dead endpoint went at once to a live one",
-    );
-    assert.equal(stats.failovers, reports.length);
     const served = live.map((server) => server.chatRequests().length);
     assert.equal(served[0] + served[1], 30);
     assert.ok(Math.abs(served[0] - served[1]) <= 4, `unbalanced: ${served}`);
@@ -236,12 +308,14 @@ describe("many endpoints", () => {
     const backend = openaiBackend({
       baseUrls: [flaky.baseUrl, healthy.baseUrl],
       model: "fake-model",
-      backoff: FAST_BACKOFF,
       ejectAfterFailures: 2,
       ejectForMs: 150,
     });
     closers.push(() => backend.close());
-    for (let i = 0; i < 6; i++) await backend.generate(request());
+    // Two calls at once, twice: the flaky endpoint takes one of each pair and fails it.
+    for (let i = 0; i < 2; i++) {
+      await Promise.allSettled([backend.generate(request()), backend.generate(request())]);
+    }
     assert.equal(backend.stats().endpoints[0].ejected, true);
     broken = false;
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -266,7 +340,7 @@ describe("many endpoints", () => {
     assert.equal(backend.stats().endpoints[0].peakInFlight, 3);
   });
 
-  it("fails over at once a 429 to another endpoint instead of waiting for its Retry-After", async () => {
+  it("keeps calls off an endpoint cooling down after Retry-After while another can take them", async () => {
     const limited = await startFakeOpenAIServer({
       faults: [{ kind: "status", status: 429, retryAfter: "5" }],
     });
@@ -275,13 +349,25 @@ describe("many endpoints", () => {
     const backend = openaiBackend({
       baseUrls: [limited.baseUrl, other.baseUrl],
       model: "fake-model",
-      maxConcurrencyPerEndpoint: 1,
     });
     closers.push(() => backend.close());
+    const error = await failure(backend.generate(request()));
+    assert.equal(error.retryAfterMs, 5000);
     const started = Date.now();
     await Promise.all([backend.generate(request()), backend.generate(request())]);
     assert.ok(Date.now() - started < 1000);
     assert.equal(limited.chatRequests().length, 1);
     assert.equal(other.chatRequests().length, 2);
+  });
+
+  it("with one endpoint, a call after a Retry-After goes at once: waiting is the engine's choice", async () => {
+    const { server, backend } = await setup({
+      faults: [{ kind: "status", status: 429, retryAfter: "5" }],
+    });
+    await failure(backend.generate(request()));
+    const started = Date.now();
+    await backend.generate(request());
+    assert.ok(Date.now() - started < 1000, `waited ${Date.now() - started} ms`);
+    assert.equal(server.chatRequests().length, 2);
   });
 });

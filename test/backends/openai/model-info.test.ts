@@ -71,14 +71,10 @@ describe("context window", () => {
     assert.equal(await backend.contextWindow?.(), 12_345);
   });
 
-  it("falls back to the stated default with a warning when the server does not say", async () => {
-    const { backend, warnings } = await setup(
-      { flavour: "vllm", modelsRoute: false },
-      { defaultContextWindow: 16_384 },
-    );
-    assert.equal(await backend.contextWindow?.(), 16_384);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0], /assuming 16384 tokens.*--context/);
+  it("reports an unknown window as undefined, without inventing one or warning", async () => {
+    const { backend, warnings } = await setup({ flavour: "vllm", modelsRoute: false });
+    assert.equal(await backend.contextWindow(), undefined);
+    assert.deepEqual(warnings, [], "the engine states what it assumes, once");
   });
 });
 
@@ -92,6 +88,7 @@ describe("token counts", () => {
     assert.equal(bodies[0].body?.prompt, "x".repeat(41));
     assert.deepEqual(bodies[1].body?.messages, MESSAGES);
     assert.equal(bodies[1].body?.add_generation_prompt, true);
+    assert.equal(backend.tokenCountSource(), "server");
     assert.deepEqual(warnings, []);
   });
 
@@ -106,12 +103,16 @@ describe("token counts", () => {
     assert.deepEqual(paths, ["messages", "prompt", "prompt", "prompt", "prompt"]);
   });
 
-  it("estimates, with one warning, when the server has no /tokenize (llama.cpp)", async () => {
+  it("estimates, with one warning that says so and names real flags, when the server has no /tokenize (llama.cpp)", async () => {
     const { server, backend, warnings } = await setup({ flavour: "llamacpp" });
     assert.equal(await backend.countTokens?.(MESSAGES), estimateTokens(MESSAGES));
+    assert.equal(backend.tokenCountSource(), "estimate");
     assert.equal(await backend.countTokens?.("What is 2+2?"), estimateTokens("What is 2+2?"));
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0], /estimates.*--tokenizer/);
+    assert.match(warnings[0], /^Token counts for the context budget are estimated/);
+    assert.match(warnings[0], /has no http:\/\/127\.0\.0\.1:\d+\/tokenize/);
+    assert.match(warnings[0], /--context/);
+    assert.doesNotMatch(warnings[0], /--tokenizer/, "no such flag");
     assert.equal(
       server.requests.filter((request) => request.path === "/tokenize").length,
       1,
@@ -147,12 +148,18 @@ describe("token counts", () => {
     assert.deepEqual(warnings, []);
   });
 
-  it("does not fail a count when the server is unreachable", async () => {
+  it("does not fail a count when the server is unreachable, and says why it estimates", async () => {
+    const warnings: string[] = [];
     const backend = openaiBackend(
       { baseUrls: [await deadBaseUrl()], model: "m" },
-      { onWarning: () => {} },
+      { onWarning: (message) => warnings.push(message) },
     );
     closers.push(() => backend.close());
     assert.equal(await backend.countTokens?.("What is 2+2?"), estimateTokens("What is 2+2?"));
+    assert.equal(backend.tokenCountSource(), "estimate");
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /estimated .*\/tokenize did not answer \(.*ECONNREFUSED/);
+    assert.match(warnings[0], /--context/);
+    assert.doesNotMatch(warnings[0], /--tokenizer/);
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openaiBackend } from "../../../src/backends/openai/index.js";
-import { BackendError } from "../../../src/common/errors.js";
+import { BackendError, ConfigError } from "../../../src/common/errors.js";
 import type { GenerateRequest } from "../../../src/spec/backend.js";
 import {
   fakeLogprob,
@@ -259,6 +259,61 @@ describe("openai backend against vLLM, SGLang and llama.cpp look-alikes", () => 
     } finally {
       delete process.env.PACORE_TEST_KEY;
     }
+  });
+
+  it("fails at creation when --api-key-env names a variable that is unset or empty", async () => {
+    const server = await startFakeOpenAIServer();
+    servers.push(server);
+    for (const value of [undefined, ""]) {
+      if (value === undefined) delete process.env.PACORE_TEST_MISSING_KEY;
+      else process.env.PACORE_TEST_MISSING_KEY = value;
+      assert.throws(
+        () =>
+          openaiBackend({
+            baseUrls: [server.baseUrl],
+            model: server.model,
+            apiKeyEnv: "PACORE_TEST_MISSING_KEY",
+          }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /PACORE_TEST_MISSING_KEY/.test(error.message) &&
+          new RegExp(value === undefined ? "not set" : "empty").test(error.message),
+      );
+    }
+    delete process.env.PACORE_TEST_MISSING_KEY;
+    assert.equal(server.requests.length, 0);
+  });
+
+  it("streams by default: deltas, finish reasons and usage per choice index for n > 1", async () => {
+    const { server, backend } = await setup({
+      flavour: "vllm",
+      // Sample 1 is longer than max_tokens and is cut ("length"); the others stop.
+      reply: ({ sample }) => `<think>r${sample}</think>${"x".repeat(sample === 1 ? 80 : 8)}`,
+    });
+    const deltas = new Map<number, string>();
+    const { completions } = await backend.generate(
+      request(3, {
+        sampling: { temperature: 1, maxTokens: 10 },
+        onDelta: ({ sample, text }) => deltas.set(sample, (deltas.get(sample) ?? "") + text),
+      }),
+    );
+    const body = server.chatRequests()[0].body;
+    assert.equal(body?.stream, true);
+    assert.deepEqual(body?.stream_options, { include_usage: true });
+    assert.deepEqual(
+      completions.map((completion) => completion.finishReason),
+      ["stop", "length", "stop"],
+    );
+    completions.forEach((completion, sample) => {
+      assert.equal(deltas.get(sample), (completion.reasoning ?? "") + completion.content);
+      // From the usage chunk: the server's own prompt count, not an estimate.
+      assert.equal(completion.usage.promptTokens, fakeTokenCount(PROBLEM));
+    });
+    assert.equal(completions[1].content, "x".repeat(40 - "<think>r1</think>".length));
+    assert.equal(
+      completions.reduce((sum, completion) => sum + completion.usage.completionTokens, 0),
+      fakeTokenCount("<think>r0</think>xxxxxxxx") * 2 + 10,
+    );
   });
 
   it("reports maxConcurrency as the sum of the per-endpoint caps", async () => {

@@ -2,41 +2,23 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { EndpointRouter } from "../../../src/backends/openai/endpoint-router.js";
+import { parseRetryAfterMs } from "../../../src/backends/openai/http-attempt.js";
 import {
   normalizeBaseUrl,
   parseOpenAIBackendOptions,
 } from "../../../src/backends/openai/options.js";
-import { backoffDelayMs, parseRetryAfterMs } from "../../../src/backends/openai/retry-policy.js";
 import { ConfigError } from "../../../src/common/errors.js";
 
-describe("retry policy", () => {
+describe("Retry-After", () => {
   it("reads Retry-After as seconds or as an HTTP date", () => {
     assert.equal(parseRetryAfterMs("1"), 1000);
     assert.equal(parseRetryAfterMs("0.5"), 500);
     assert.equal(parseRetryAfterMs(["3"]), 3000);
     const now = Date.parse("2025-01-01T00:00:00Z");
     assert.equal(parseRetryAfterMs("Wed, 01 Jan 2025 00:00:02 GMT", now), 2000);
+    assert.equal(parseRetryAfterMs("Wed, 01 Jan 2025 00:00:00 GMT", now + 5000), 0);
     assert.equal(parseRetryAfterMs(undefined), undefined);
     assert.equal(parseRetryAfterMs("soon"), undefined);
-  });
-
-  it("grows exponentially, stays in the upper half of its ceiling, never above maxMs", () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 30 }),
-        fc.double({ min: 0, max: 0.999999, noNaN: true }),
-        (retry, draw) => {
-          const backoff = { initialMs: 100, maxMs: 5000, factor: 2 };
-          const ceiling = Math.min(5000, 100 * 2 ** retry);
-          const delay = backoffDelayMs(retry, backoff, () => draw);
-          return delay >= Math.floor(ceiling / 2) && delay <= ceiling;
-        },
-      ),
-    );
-    assert.equal(
-      backoffDelayMs(3, { initialMs: 100, maxMs: 5000, factor: 2 }, () => 0.999999),
-      800,
-    );
   });
 });
 
@@ -62,13 +44,17 @@ describe("options", () => {
       () => parseOpenAIBackendOptions({ baseUrls: ["ftp://x"], model: "m" }),
       (error: unknown) => error instanceof ConfigError && /--base-url/.test(error.message),
     );
-    assert.throws(
-      () => parseOpenAIBackendOptions({ baseUrls: ["http://x"], model: "m", retrys: 3 }),
-      ConfigError,
-    );
+    // Retrying is the engine's: the backend has no such options.
+    for (const removed of [{ retries: 3 }, { backoff: { initialMs: 1 } }]) {
+      assert.throws(
+        () => parseOpenAIBackendOptions({ baseUrls: ["http://x"], model: "m", ...removed }),
+        ConfigError,
+      );
+    }
     const parsed = parseOpenAIBackendOptions({ baseUrls: ["http://x"], model: "m" });
-    assert.equal(parsed.retries, 5);
-    assert.equal(parsed.apiKeyEnv, "OPENAI_API_KEY");
+    assert.equal(parsed.stream, true);
+    assert.equal(parsed.timeoutMs, 300_000);
+    assert.equal(parsed.apiKeyEnv, undefined);
     assert.equal(parsed.nMode, "auto");
   });
 });
@@ -100,9 +86,11 @@ describe("endpoint router", () => {
     let clock = 0;
     const subject = router(2, 10, () => clock);
     for (let i = 0; i < 2; i++) {
-      const lease = await subject.acquire({ avoid: new Set([1]) });
-      assert.equal(lease.endpoint, 0);
-      subject.release(lease, "failure");
+      // Two requests at once take one endpoint each; the one on endpoint 0 fails.
+      const pair = [await subject.acquire(), await subject.acquire()];
+      assert.deepEqual(pair.map((lease) => lease.endpoint).sort(), [0, 1], `pair ${i + 1}`);
+      for (const lease of pair)
+        subject.release(lease, lease.endpoint === 0 ? "failure" : "success");
     }
     assert.equal(subject.stats()[0].ejected, true);
     assert.equal(subject.stats()[0].ejections, 1);
@@ -112,33 +100,54 @@ describe("endpoint router", () => {
       [1, 1, 1],
     );
     clock = 1001;
+    // Back in the rotation, its last failure counting as one request in flight.
     assert.equal((await subject.acquire()).endpoint, 0);
+  });
+
+  it("sends the next request past an endpoint that just failed, when loads are equal", async () => {
+    const subject = router(3, 10);
+    for (const failing of [0, 1, 2, 0]) {
+      // Whatever the rotation, the endpoint with a failure in a row comes last.
+      const lease = await subject.acquire();
+      subject.release(lease, lease.endpoint === failing ? "failure" : "success");
+    }
+    const stats = subject.stats();
+    const failedLast = stats.findIndex((entry) => entry.failures > 0);
+    const next = await subject.acquire();
+    assert.notEqual(next.endpoint, failedLast);
   });
 
   it("still routes when every endpoint is ejected, probing the one whose ejection ends first", async () => {
     let clock = 0;
     const subject = router(2, 10, () => clock);
-    for (const endpoint of [0, 0, 1, 1]) {
-      const lease = await subject.acquire({ avoid: new Set([1 - endpoint]) });
-      assert.equal(lease.endpoint, endpoint);
-      subject.release(lease, "failure");
-      clock += 10;
+    for (let i = 0; i < 2; i++) {
+      const pair = [await subject.acquire(), await subject.acquire()];
+      // Endpoint 0's failures come first, so its ejection ends first.
+      pair.sort((a, b) => a.endpoint - b.endpoint);
+      for (const lease of pair) {
+        subject.release(lease, "failure");
+        clock += 10;
+      }
     }
+    assert.deepEqual(
+      subject.stats().map((entry) => entry.ejected),
+      [true, true],
+    );
     assert.equal((await subject.acquire()).endpoint, 0);
   });
 
-  it("holds requests back from an endpoint cooling down after Retry-After", async () => {
-    const subject = new EndpointRouter({
-      endpoints: 1,
-      maxConcurrencyPerEndpoint: 4,
-      ejectAfterFailures: 3,
-      ejectForMs: 1000,
-    });
+  it("keeps requests off an endpoint cooling down after Retry-After, unless it is the only one", async () => {
+    const subject = router(2, 4);
     const lease = await subject.acquire();
+    subject.release(lease, "neutral", 60_000);
+    for (let i = 0; i < 3; i++) {
+      assert.notEqual((await subject.acquire()).endpoint, lease.endpoint);
+    }
+    const alone = router(1, 4);
+    alone.release(await alone.acquire(), "neutral", 60_000);
     const started = Date.now();
-    subject.release(lease, "neutral", 120);
-    await subject.acquire();
-    assert.ok(Date.now() - started >= 110, `waited ${Date.now() - started} ms`);
+    await alone.acquire();
+    assert.ok(Date.now() - started < 50, "the engine decides how long to wait, not the router");
   });
 
   it("rejects a waiting request when its signal aborts", async () => {
