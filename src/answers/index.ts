@@ -1,5 +1,6 @@
 /**
- * Answer extraction, equivalence and voting: pure functions, no dependencies.
+ * Answer extraction, equivalence, voting and grading. Only `symbolic.ts` loads a dependency
+ * (mathjs, lazily, on the first `gradeAnswer`).
  */
 
 export { answersEqual, normalizeAnswer, parseNumericAnswer } from "./equivalence.js";
@@ -10,6 +11,7 @@ export {
   extractBoxed,
   extractLastNumber,
 } from "./extract.js";
+export { type GradeOptions, gradeAnswer } from "./grade.js";
 export {
   addRational,
   divideRational,
