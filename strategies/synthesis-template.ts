@@ -3,6 +3,7 @@
  * original problem. Pure functions of (problem, messages).
  */
 import { Template } from "@huggingface/jinja";
+import { ConfigError } from "../src/common/errors.js";
 
 /** Renders the user turn of a synthesis round. */
 export type SynthesisTemplate = (problem: string, messages: readonly string[]) => string;
@@ -55,8 +56,27 @@ export const defaultTemplate: SynthesisTemplate = (problem, messages) => {
  * ```
  */
 export function jinjaTemplate(source: string): SynthesisTemplate {
-  const template = new Template(source);
-  return (problem, messages) => template.render({ problem, messages: [...messages] });
+  let template: Template;
+  try {
+    template = new Template(source);
+  } catch (error) {
+    throw new ConfigError(
+      `The Jinja synthesis template does not parse: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const render: SynthesisTemplate = (problem, messages) =>
+    template.render({ problem, messages: [...messages] });
+  // Render once on a probe, so a template that breaks on use fails now, before any call.
+  try {
+    render("problem", ["message"]);
+  } catch (error) {
+    throw new ConfigError(
+      `The Jinja synthesis template does not render (given \`problem\` and \`messages\`): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return render;
 }
 
 /** Template names the CLI and library accept besides a Jinja source. */

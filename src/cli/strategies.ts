@@ -61,6 +61,23 @@ export async function createStrategy(choice: StrategyChoice): Promise<Strategy> 
     refuse(choice, "verifier", "takes no verifier (it is for best-of-n)");
   }
   const template = await loadTemplate(choice.template);
+  try {
+    return await buildStrategy(choice, template);
+  } catch (error) {
+    // A Jinja file that does not parse or render: say which flag and file.
+    if (typeof template === "object" && error instanceof ConfigError) {
+      throw new ConfigError(`\`--template ${choice.template}\`: ${error.message}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+async function buildStrategy(
+  choice: StrategyChoice,
+  template: TemplateName | { jinja: string },
+): Promise<Strategy> {
   switch (choice.strategy) {
     case "single":
       if (choice.k !== undefined) refuse(choice, "k", "runs one trajectory and takes no `--k`");

@@ -532,7 +532,7 @@ class RunExecution {
           return trajectory;
         });
       } catch (error) {
-        if (signal.aborted) throw this.#abortError(error);
+        if (signal.aborted) throw this.#abortError(signal.reason);
         const failure: TrajectoryFailure = describeError(error);
         const willRetry = failure.retryable && attempt <= options.retries;
         for (const index of indices) {

@@ -333,6 +333,13 @@ export async function onnxBackend(
       `${directory.dir}/config.json has no \`max_position_embeddings\`: pass the context window with \`--context N\` (\`contextWindow\`)`,
     );
   }
+  const positions = directory.config.maxPositionEmbeddings;
+  if (positions !== undefined && window > positions) {
+    // Past its trained positions a model generates garbage, not an error: refuse up front.
+    throw new ConfigError(
+      `Expected \`--context\` (\`contextWindow\`) at most the model's window of ${positions.toLocaleString("en-US")} tokens (max_position_embeddings in ${directory.dir}/config.json), got ${window.toLocaleString("en-US")}; pass --context ${positions} or less, or leave it out`,
+    );
+  }
   const warn =
     hooks.onWarning ??
     ((message: string) => process.emitWarning(message, { type: "PacoreWarning" }));
