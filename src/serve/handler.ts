@@ -361,8 +361,19 @@ export function createHandler(options: ServeOptions): ServeHandler {
     withTrajectories: boolean,
   ): Promise<void> {
     const progress = chatRequest.pacore?.progress ?? false;
+    // Writes of one tick go out together (a round's events, the answer's deltas).
+    let corked = false;
     const write = (text: string) => {
-      if (!response.destroyed && !response.writableEnded) response.write(text);
+      if (response.destroyed || response.writableEnded) return;
+      if (!corked) {
+        corked = true;
+        response.cork();
+        process.nextTick(() => {
+          corked = false;
+          response.uncork();
+        });
+      }
+      response.write(text);
     };
     const send = (data: unknown) => write(`data: ${JSON.stringify(data)}\n\n`);
     /** Progress: an SSE comment every client ignores; a `choices: []` chunk when asked. */
