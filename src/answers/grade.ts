@@ -79,7 +79,8 @@ function unwrapText(text: string): string {
 
 /** The letter of a multiple-choice ground truth (`B`, `(B)`, `\text{(C)}`), or null. */
 function choiceOf(groundTruth: string): string | null {
-  const match = CHOICE_ALONE.exec(unwrapText(groundTruth));
+  const text = unwrapText(groundTruth);
+  const match = CHOICE_ALONE.exec(text) ?? /^\(([A-Ja-j])\)|^([A-J])\)/.exec(text);
   return match ? (match[1] ?? match[2]).toUpperCase() : null;
 }
 
@@ -120,6 +121,9 @@ function lastMathSpan(text: string): { value: string; end: number } | null {
   return last;
 }
 
+const ANSWER_PHRASE =
+  /\bfinal\s+answer\b|\banswer\s+(?:is|would\s+be|should\s+be)\b|\banswer\s*(?:\*\*)?\s*[:=]/i;
+
 /** The response's candidate final answers, best first. */
 function responseCandidates(body: string, parts: number): string[] {
   const boxes = allBoxed(body);
@@ -132,8 +136,9 @@ function responseCandidates(body: string, parts: number): string[] {
   const hashes = /####\s*([^\n]+)/g.exec(body);
   if (hashes) return [hashes[1]];
   const extracted = extractAnswer(body, { kind: "math" });
-  // A math span that ends after the extracted answer (a bare last number inside it, say) wins.
-  const span = lastMathSpan(body);
+  // Without an answer phrase, a math span that ends after the extracted answer (a bare last
+  // number inside it, say) wins.
+  const span = ANSWER_PHRASE.test(body) ? null : lastMathSpan(body);
   if (span !== null) {
     const at = extracted === null ? -1 : body.lastIndexOf(extracted);
     if (at < 0 || span.end >= at + (extracted?.length ?? 0)) return [span.value];
@@ -241,6 +246,7 @@ function percentOf(value: AnswerValue): AnswerValue | null {
 function itemCount(value: AnswerValue): number {
   switch (value.kind) {
     case "tuple":
+    case "assignments":
     case "list":
     case "set":
     case "union":
@@ -371,6 +377,9 @@ class ValueComparer {
       const left = text(truth);
       return left !== null && left !== "" && left === text(answer);
     }
+    if (truth.kind === "assignments" || answer.kind === "assignments") {
+      return this.#assignments(truth, answer);
+    }
     if (truth.kind === "matrix" || answer.kind === "matrix") return this.#matrices(truth, answer);
     if (truth.kind === "relation" && answer.kind === "relation") {
       if (this.#relations(truth, answer)) return true;
@@ -437,6 +446,24 @@ class ValueComparer {
       }
     }
     return false;
+  }
+
+  /** `a = 2, b = 3` by name against the same; against a tuple or list in written order. */
+  #assignments(truth: AnswerValue, answer: AnswerValue): boolean {
+    if (truth.kind === "assignments" && answer.kind === "assignments") {
+      if (truth.names.length !== answer.names.length) return false;
+      return truth.names.every((name, i) => {
+        const j = answer.names.indexOf(name);
+        return j >= 0 && this.equal(truth.items[i], answer.items[j]);
+      });
+    }
+    const values = (value: AnswerValue) =>
+      value.kind === "assignments" || value.kind === "list" || value.kind === "tuple"
+        ? value.items
+        : null;
+    const left = values(truth);
+    const right = values(answer);
+    return left !== null && right !== null && this.#ordered(left, right);
   }
 
   #ordered(truth: readonly AnswerValue[], answer: readonly AnswerValue[]): boolean {

@@ -39,6 +39,12 @@ export type AnswerValue =
       readonly operators: readonly RelationOperator[];
     }
   | { readonly kind: "matrix"; readonly rows: readonly (readonly AnswerValue[])[] }
+  | {
+      /** `a = 2, b = 3`: values named by distinct variables, in written order. */
+      readonly kind: "assignments";
+      readonly names: readonly string[];
+      readonly items: readonly AnswerValue[];
+    }
   | { readonly kind: "text"; readonly text: string };
 
 const RELATION_COMMANDS: Readonly<Record<string, RelationOperator>> = {
@@ -329,17 +335,17 @@ export function parseTokens(input: readonly Token[]): AnswerValue {
   // Commas at the top level outrank relations: `x = 1, x = 2` is a list of two solutions.
   const commaParts = splitTopLevel(tokens, (all, i) => (isChar(all[i], ",") ? 1 : 0));
   if (commaParts.length > 1) {
-    const relationParts = splitTopLevel(tokens, relationLength);
-    // `(p, q) = (3, 2)` is not a list: its commas are inside brackets, so only `x=1, y=2` gets here.
-    if (
-      !(
-        relationParts.length === 2 &&
-        isAssignee(relationParts[0]) &&
-        outerBrackets(relationParts[1])
-      )
-    ) {
-      return { kind: "list", items: commaParts.map(parseTokens) };
+    // `a = 2, b = 3` names its values; `x = 1, x = 2` lists solutions.
+    const named = commaParts.map((part) =>
+      splitTopLevel(part, (all, i) => (isChar(all[i], "=") ? 1 : 0)),
+    );
+    const names = named.map((sides) =>
+      sides.length === 2 && isSymbolName(sides[0]) ? detokenize(sides[0]).replace(/\s+/g, "") : "",
+    );
+    if (names.every((name) => name !== "") && new Set(names).size === names.length) {
+      return { kind: "assignments", names, items: named.map((sides) => parseTokens(sides[1])) };
     }
+    return { kind: "list", items: commaParts.map(parseTokens) };
   }
 
   const relationParts = splitTopLevel(tokens, relationLength);
