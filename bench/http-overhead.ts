@@ -67,16 +67,13 @@ async function main(): Promise<void> {
   const [firstLine] = (await once(lines, "line")) as [string];
   const { baseUrl } = JSON.parse(firstLine) as { baseUrl: string };
 
-  const backend = openaiBackend(
-    {
-      baseUrls: [baseUrl],
-      model: "fake-model",
-      maxConcurrencyPerEndpoint: concurrency,
-      nMode: "split",
-      stream: values.stream,
-    },
-    { onWarning: () => {} },
-  );
+  const backend = openaiBackend({
+    baseUrls: [baseUrl],
+    model: "fake-model",
+    maxConcurrencyPerEndpoint: concurrency,
+    nMode: "split",
+    stream: values.stream,
+  });
   const pool = new Pool(new URL(baseUrl).origin, { connections: concurrency + 4 });
   const bare = async (seed: number) => {
     const response = await pool.request({

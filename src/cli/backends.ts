@@ -22,13 +22,18 @@ export interface BackendChoice {
   readonly context?: number;
 }
 
-/** Backend warnings (an assumed window, a CUDA fallback) as one stderr line each. */
-const hooks = {
-  onWarning: (message: string) => process.stderr.write(`warning: ${message}\n`),
-};
+/** Backend warnings (a CUDA fallback) as one stderr line each, unless a command collects them. */
+const printWarning = (message: string) => process.stderr.write(`warning: ${message}\n`);
 
-/** The backend for `--backend`, `--model`, `--base-url` and `--device`. */
-export async function createBackend(given: BackendChoice): Promise<ModelBackend> {
+/**
+ * The backend for `--backend`, `--model`, `--base-url` and `--device`. Warnings the backend
+ * gives while it loads go to `onWarning` (a command puts them among its run's warnings).
+ */
+export async function createBackend(
+  given: BackendChoice,
+  onWarning: (message: string) => void = printWarning,
+): Promise<ModelBackend> {
+  const hooks = { onWarning };
   const choice = { ...given, backend: given.backend ?? "onnx" };
   if (choice.backend !== "openai" && choice.baseUrl.length > 0) {
     throw new ConfigError(
@@ -65,15 +70,12 @@ export async function createBackend(given: BackendChoice): Promise<ModelBackend>
         );
       }
       const { openaiBackend } = await import("../backends/openai/index.js");
-      return openaiBackend(
-        {
-          baseUrls: [...choice.baseUrl],
-          model: choice.model,
-          ...(choice.apiKeyEnv !== undefined && { apiKeyEnv: choice.apiKeyEnv }),
-          ...(choice.context !== undefined && { contextWindow: choice.context }),
-        },
-        hooks,
-      );
+      return openaiBackend({
+        baseUrls: [...choice.baseUrl],
+        model: choice.model,
+        ...(choice.apiKeyEnv !== undefined && { apiKeyEnv: choice.apiKeyEnv }),
+        ...(choice.context !== undefined && { contextWindow: choice.context }),
+      });
     }
     case "onnx": {
       const embedded = choice.model === undefined ? embeddedModelDir() : undefined;

@@ -130,7 +130,9 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   const command = parseCommand(argv, RunCommandSchema, RUN_FLAGS);
   const problem = await buildProblem(command, io.stdin);
   const strategy = await createStrategy(command);
-  const backend = await createBackend(command);
+  // Warnings of the backend's loading (a CUDA fallback) belong with the run's own.
+  const backendWarnings: string[] = [];
+  const backend = await createBackend(command, (message) => backendWarnings.push(message));
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) =>
     controller.abort(
@@ -152,14 +154,20 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   });
   const detach = attachProgress(run, io.stderr);
   try {
-    const result = await run.start();
+    const result = withWarnings(await run.start(), backendWarnings);
     detach();
     report(result, command, io);
     return 0;
   } catch (error) {
     detach();
     // A failed run still prints what it finished, so nothing is lost.
-    const partial = error instanceof PacoreError ? error.partial : undefined;
+    const partial =
+      error instanceof PacoreError && error.partial
+        ? withWarnings(error.partial, backendWarnings)
+        : undefined;
+    if (partial && !command.json) {
+      for (const warning of partial.warnings) io.stderr.write(`warning: ${warning}\n`);
+    }
     if (partial && command.json) {
       io.stdout.write(`${JSON.stringify(toRunJson(partial, error as PacoreError))}\n`);
     }
@@ -169,6 +177,10 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
     process.off("SIGTERM", onSignal);
     await backend.close?.();
   }
+}
+
+function withWarnings(result: RunResult, first: readonly string[]): RunResult {
+  return first.length === 0 ? result : { ...result, warnings: [...first, ...result.warnings] };
 }
 
 function report(result: RunResult, command: RunCommand, io: CommandIo): void {

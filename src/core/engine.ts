@@ -306,9 +306,12 @@ class RunExecution {
     if (this.#config.log !== undefined) {
       this.#log = RunLog.open(this.#config.log, this.#identity());
     }
-    if (counter.estimated && strategy.plan.length > 1) {
+    const estimated = counter.estimated
+      ? "it cannot count tokens"
+      : backend.estimatedTokenCounts?.();
+    if (estimated !== undefined && strategy.plan.length > 1) {
       this.#warn(
-        `Backend ${backend.provider} cannot count tokens; the budget planner uses an estimate.`,
+        `Token counts for the context budget are estimated (within about 30%): backend ${backend.provider}: ${estimated}. If the model rejects prompts as too long, set --context a little below its window.`,
       );
     }
     this.#events.emit("run-start", {

@@ -139,6 +139,12 @@ export interface ModelBackend {
    * template included).
    */
   countTokens?(input: string | readonly ChatMessage[]): Promise<number>;
+  /**
+   * Why `countTokens` answered with an estimate, for a backend that falls back to one (a server
+   * without a tokenize route); undefined while its counts are exact. A fact, not a warning: the
+   * engine warns once, into the run's `warnings`.
+   */
+  estimatedTokenCounts?(): string | undefined;
   /** Releases sessions, sockets and workers. */
   close?(): Promise<void>;
 }

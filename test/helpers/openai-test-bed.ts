@@ -3,11 +3,7 @@
  * closed after it, and one call starts a server with a backend pointed at it.
  */
 import { after } from "node:test";
-import {
-  type OpenAIBackendHooks,
-  type OpenAIBackendOptionsInput,
-  openaiBackend,
-} from "../../src/backends/openai/index.js";
+import { type OpenAIBackendOptionsInput, openaiBackend } from "../../src/backends/openai/index.js";
 import {
   type FakeOpenAIServer,
   type FakeOpenAIServerOptions,
@@ -23,7 +19,6 @@ export interface OpenAITestBed {
   setup(
     serverOptions: FakeOpenAIServerOptions,
     backendOptions?: Partial<OpenAIBackendOptionsInput>,
-    hooks?: OpenAIBackendHooks,
   ): Promise<{ server: FakeOpenAIServer; backend: ReturnType<typeof openaiBackend> }>;
 }
 
@@ -38,13 +33,14 @@ export function openaiTestBed(): OpenAITestBed {
   return {
     servers,
     closers,
-    async setup(serverOptions, backendOptions = {}, hooks = {}) {
+    async setup(serverOptions, backendOptions = {}) {
       const server = await startFakeOpenAIServer(serverOptions);
       servers.push(server);
-      const backend = openaiBackend(
-        { baseUrls: [server.baseUrl], model: server.model, ...backendOptions },
-        hooks,
-      );
+      const backend = openaiBackend({
+        baseUrls: [server.baseUrl],
+        model: server.model,
+        ...backendOptions,
+      });
       closers.push(() => backend.close());
       return { server, backend };
     },

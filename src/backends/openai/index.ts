@@ -7,7 +7,6 @@ export { AttemptError, parseRetryAfterMs } from "./http-attempt.js";
 export type { TokenCountSource } from "./model-info.js";
 export {
   type OpenAIBackend,
-  type OpenAIBackendHooks,
   type OpenAIBackendStats,
   type OpenAIEndpointStats,
   openaiBackend,

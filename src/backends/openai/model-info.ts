@@ -1,7 +1,7 @@
 /**
  * What the budget planner asks of a server: its context window and token counts. Every source
  * is optional: a server without `/v1/models` leaves the window unknown, one without `/tokenize`
- * makes counts estimates (with a warning), never a failed run.
+ * makes counts estimates (the backend says so), never a failed run.
  */
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -160,24 +160,29 @@ export interface TokenCounterOptions {
   readonly wireMessages: (messages: readonly ChatMessage[]) => Promise<WireMessage[]>;
   /** Index of an endpoint to ask first (a healthy, idle one). */
   readonly pickEndpoint: () => number;
-  readonly warn: (message: string) => void;
 }
 
 /**
  * Counts tokens: the server's `/tokenize` where it has one (vLLM, SGLang: message lists are
  * counted with the chat template), else a local tokenizer, else an estimate. A route the server
- * lacks (404, 405, 501) is not asked again; the first fallback is announced by a warning.
+ * lacks (404, 405, 501) is not asked again; `estimateReason` says why a count was estimated.
  */
 export class TokenCounter {
   readonly #options: TokenCounterOptions;
   #serverPrompt: "unknown" | "yes" | "no" = "unknown";
   #serverMessages: "unknown" | "yes" | "no" = "unknown";
   #local: Promise<LocalTokenizer> | undefined;
-  #warned = false;
-  /** Why the server gave no count last time, for the warning. */
+  /** Why the server gave no count last time. */
   #miss = "";
   /** Where the last count came from. */
   lastSource: TokenCountSource = "estimate";
+
+  /** Why the last count was an estimate; undefined when it was exact. */
+  get estimateReason(): string | undefined {
+    return this.lastSource === "estimate" && this.#miss !== ""
+      ? `${this.#miss}, and no tokenizerPath was given`
+      : undefined;
+  }
 
   constructor(options: TokenCounterOptions) {
     this.#options = options;
@@ -199,12 +204,6 @@ export class TokenCounter {
       return input.reduce(
         (sum, message) => sum + tokenizer.count(messageText(message)),
         templateOverhead(input.length),
-      );
-    }
-    if (!this.#warned) {
-      this.#warned = true;
-      this.#options.warn(
-        `Token counts for the context budget are estimated (within about 30%): ${this.#miss}, and no tokenizerPath was given. If the server rejects prompts as too long, pass --context a little below the model's window.`,
       );
     }
     this.lastSource = "estimate";

@@ -27,12 +27,6 @@ import {
 import { chatCompletionBody, type WireMessage, wireMessages } from "./request-body.js";
 import { type ParsedResponse, toCompletions } from "./response.js";
 
-/** Callbacks of the backend; none is required. */
-export interface OpenAIBackendHooks {
-  /** Warnings (estimated token counts). Default: `process.emitWarning`. */
-  readonly onWarning?: (message: string) => void;
-}
-
 /** Counters of one endpoint, with its address. */
 export interface OpenAIEndpointStats extends EndpointStats {
   readonly baseUrl: string;
@@ -55,12 +49,14 @@ export interface OpenAIBackend extends ModelBackend {
   /** The `contextWindow` option, else the servers' report, else undefined (unknown). */
   contextWindow(): Promise<number | undefined>;
   /**
-   * The servers' `/tokenize`, else the local tokenizer, else an estimate (with one warning);
+   * The servers' `/tokenize`, else the local tokenizer, else an estimate;
    * {@link OpenAIBackend.tokenCountSource} says which the last count was.
    */
   countTokens(input: string | readonly ChatMessage[]): Promise<number>;
   /** Where the last token count came from: `server`, `tokenizer` or `estimate`. */
   tokenCountSource(): TokenCountSource;
+  /** Why the last token count was an estimate (the route missing, the server down); else undefined. */
+  estimatedTokenCounts(): string | undefined;
   /** Rejects waiting calls and closes the connection pools (waiting for calls in flight). */
   close(): Promise<void>;
 }
@@ -107,13 +103,8 @@ interface Endpoint {
  * await backend.close();
  * ```
  */
-export function openaiBackend(
-  input: OpenAIBackendOptionsInput,
-  hooks: OpenAIBackendHooks = {},
-): OpenAIBackend {
+export function openaiBackend(input: OpenAIBackendOptionsInput): OpenAIBackend {
   const options = parseOpenAIBackendOptions(input);
-  const warn =
-    hooks.onWarning ?? ((message: string) => process.emitWarning(message, "PacoreWarning"));
   const apiKey = readApiKey(options.apiKeyEnv);
   const endpoints: Endpoint[] = options.baseUrls.map((baseUrl) => {
     const address = normalizeBaseUrl(baseUrl);
@@ -181,7 +172,6 @@ export function openaiBackend(
     tokenizerPath: options.tokenizerPath,
     wireMessages,
     pickEndpoint: pickInfoEndpoint,
-    warn,
   });
 
   /** One HTTP request (a body) on the endpoint the router picks; resolves to the response. */
@@ -332,6 +322,9 @@ export function openaiBackend(
     },
     tokenCountSource() {
       return tokenCounter.lastSource;
+    },
+    estimatedTokenCounts() {
+      return tokenCounter.estimateReason;
     },
     stats() {
       return {

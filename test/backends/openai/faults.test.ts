@@ -29,7 +29,7 @@ function setup(
   serverOptions: FakeOpenAIServerOptions,
   backendOptions: Partial<OpenAIBackendOptionsInput> = {},
 ) {
-  return startBed(serverOptions, backendOptions, { onWarning: () => {} });
+  return startBed(serverOptions, backendOptions);
 }
 
 const request = (n = 1, extra: Partial<GenerateRequest> = {}): GenerateRequest => ({

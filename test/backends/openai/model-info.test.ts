@@ -23,11 +23,8 @@ async function setup(
   serverOptions: FakeOpenAIServerOptions,
   backendOptions: Partial<OpenAIBackendOptionsInput> = {},
 ) {
-  const warnings: string[] = [];
-  const { server, backend } = await startBed(serverOptions, backendOptions, {
-    onWarning: (message) => warnings.push(message),
-  });
-  return { server, backend, warnings };
+  const { server, backend } = await startBed(serverOptions, backendOptions);
+  return { server, backend };
 }
 
 const MESSAGES: ChatMessage[] = [
@@ -44,14 +41,14 @@ describe("context window", () => {
 
   it("reads vLLM's and SGLang's max_model_len from /v1/models, once", async () => {
     for (const flavour of ["vllm", "sglang"] as const) {
-      const { server, backend, warnings } = await setup({ flavour, maxModelLen: 40_960 });
+      const { server, backend } = await setup({ flavour, maxModelLen: 40_960 });
       assert.equal(await backend.contextWindow?.(), 40_960);
       assert.equal(await backend.contextWindow?.(), 40_960);
       assert.deepEqual(
         server.requests.map((request) => request.path),
         ["/v1/models"],
       );
-      assert.deepEqual(warnings, []);
+      assert.equal(backend.estimatedTokenCounts(), undefined);
     }
   });
 
@@ -72,15 +69,14 @@ describe("context window", () => {
   });
 
   it("reports an unknown window as undefined, without inventing one or warning", async () => {
-    const { backend, warnings } = await setup({ flavour: "vllm", modelsRoute: false });
+    const { backend } = await setup({ flavour: "vllm", modelsRoute: false });
     assert.equal(await backend.contextWindow(), undefined);
-    assert.deepEqual(warnings, [], "the engine states what it assumes, once");
   });
 });
 
 describe("token counts", () => {
   it("uses vLLM's /tokenize for text and for message lists", async () => {
-    const { server, backend, warnings } = await setup({ flavour: "vllm" });
+    const { server, backend } = await setup({ flavour: "vllm" });
     assert.equal(await backend.countTokens?.("x".repeat(41)), 11);
     assert.equal(await backend.countTokens?.(MESSAGES), fakeTokenCount("Be brief.\nWhat is 2+2?"));
     const bodies = server.requests.filter((request) => request.path === "/tokenize");
@@ -89,7 +85,7 @@ describe("token counts", () => {
     assert.deepEqual(bodies[1].body?.messages, MESSAGES);
     assert.equal(bodies[1].body?.add_generation_prompt, true);
     assert.equal(backend.tokenCountSource(), "server");
-    assert.deepEqual(warnings, []);
+    assert.equal(backend.estimatedTokenCounts(), undefined);
   });
 
   it("counts message lists turn by turn on a server whose /tokenize takes text only (SGLang)", async () => {
@@ -104,15 +100,14 @@ describe("token counts", () => {
   });
 
   it("estimates, with one warning that says so and names real flags, when the server has no /tokenize (llama.cpp)", async () => {
-    const { server, backend, warnings } = await setup({ flavour: "llamacpp" });
+    const { server, backend } = await setup({ flavour: "llamacpp" });
     assert.equal(await backend.countTokens?.(MESSAGES), estimateTokens(MESSAGES));
     assert.equal(backend.tokenCountSource(), "estimate");
     assert.equal(await backend.countTokens?.("What is 2+2?"), estimateTokens("What is 2+2?"));
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0], /^Token counts for the context budget are estimated/);
-    assert.match(warnings[0], /has no http:\/\/127\.0\.0\.1:\d+\/tokenize/);
-    assert.match(warnings[0], /--context/);
-    assert.doesNotMatch(warnings[0], /--tokenizer/, "no such flag");
+    assert.match(
+      backend.estimatedTokenCounts() ?? "",
+      /has no http:\/\/127\.0\.0\.1:\d+\/tokenize .*no tokenizerPath/,
+    );
     assert.equal(
       server.requests.filter((request) => request.path === "/tokenize").length,
       1,
@@ -139,27 +134,23 @@ describe("token counts", () => {
         },
       }),
     );
-    const { backend, warnings } = await setup({ flavour: "llamacpp" }, { tokenizerPath: path });
+    const { backend } = await setup({ flavour: "llamacpp" }, { tokenizerPath: path });
     assert.equal(await backend.countTokens?.("what is 2+2?"), 6);
     assert.equal(
       await backend.countTokens?.([{ role: "user", content: "what is 2+2?" }]),
       6 + 4 + 2,
     );
-    assert.deepEqual(warnings, []);
+    assert.equal(backend.estimatedTokenCounts(), undefined);
   });
 
   it("does not fail a count when the server is unreachable, and says why it estimates", async () => {
-    const warnings: string[] = [];
-    const backend = openaiBackend(
-      { baseUrls: [await deadBaseUrl()], model: "m" },
-      { onWarning: (message) => warnings.push(message) },
-    );
+    const backend = openaiBackend({ baseUrls: [await deadBaseUrl()], model: "m" });
     closers.push(() => backend.close());
     assert.equal(await backend.countTokens?.("What is 2+2?"), estimateTokens("What is 2+2?"));
     assert.equal(backend.tokenCountSource(), "estimate");
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0], /estimated .*\/tokenize did not answer \(.*ECONNREFUSED/);
-    assert.match(warnings[0], /--context/);
-    assert.doesNotMatch(warnings[0], /--tokenizer/);
+    assert.match(
+      backend.estimatedTokenCounts() ?? "",
+      /\/tokenize did not answer \(.*ECONNREFUSED/,
+    );
   });
 });

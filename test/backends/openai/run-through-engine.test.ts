@@ -42,17 +42,14 @@ describe("pacore runs through the OpenAI backend", () => {
     );
     servers.push(...cluster);
     const dead = await deadBaseUrl();
-    const backend = openaiBackend(
-      {
-        baseUrls: [...cluster.map((server) => server.baseUrl), dead],
-        model: "fake-model",
-        maxConcurrencyPerEndpoint: 4,
-        maxSamplesPerCall: 4,
-        connectTimeoutMs: 1000,
-        ejectAfterFailures: 2,
-      },
-      { onWarning: () => {} },
-    );
+    const backend = openaiBackend({
+      baseUrls: [...cluster.map((server) => server.baseUrl), dead],
+      model: "fake-model",
+      maxConcurrencyPerEndpoint: 4,
+      maxSamplesPerCall: 4,
+      connectTimeoutMs: 1000,
+      ejectAfterFailures: 2,
+    });
     closers.push(() => backend.close());
 
     const result = await run({
@@ -126,7 +123,6 @@ describe("pacore runs through the OpenAI backend", () => {
     const backend = openaiBackend(
       // One request per trajectory, as the reference client sends them.
       { baseUrls: [server.baseUrl], model: server.model, nMode: "split" },
-      { onWarning: () => {} },
     );
     assert.equal(backend.maxSamplesPerCall, 1, "a split sample's failure is its own");
     closers.push(() => backend.close());
@@ -155,5 +151,22 @@ describe("pacore runs through the OpenAI backend", () => {
     console.log(
       `[8,4] under faults: ${Math.round(elapsedMs)} ms, ${server.chatRequests().length} requests, ${faulted.length} faults (${faulted.map((request) => (request.fault?.kind === "status" ? request.fault.status : request.fault?.kind)).join(", ")})`,
     );
+  });
+
+  it("a server without /tokenize: the engine warns once, into the result's warnings", async () => {
+    const server = await startFakeOpenAIServer({ flavour: "llamacpp" });
+    servers.push(server);
+    const backend = openaiBackend({ baseUrls: [server.baseUrl], model: server.model });
+    closers.push(() => backend.close());
+    const result = await run({
+      backend,
+      strategy: pacore({ k: [2] }),
+      problem: PROBLEM,
+      options: { maxTokens: 64, context: 8_192 },
+    });
+    const estimated = result.warnings.filter((warning) => /estimated/.test(warning));
+    assert.equal(estimated.length, 1, result.warnings.join("\n"));
+    assert.match(estimated[0], /backend openai: the server has no .*\/tokenize.*--context/);
+    assert.doesNotMatch(estimated[0], /--tokenizer\b/, "no such flag");
   });
 });
