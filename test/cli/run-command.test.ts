@@ -147,7 +147,10 @@ describe("pacore run: simulated backend", () => {
       [["run", "  \n "], /empty prompt/],
       [["run", "--file", blank], /`--file .*blank\.txt` is empty/],
       [["run", "--template", broken, "2+2?"], /`--template .*broken\.jinja`: .*does not parse/],
-      [["run", "--template", unrenderable, "2+2?"], /`--template .*call\.jinja`: .*does not render/],
+      [
+        ["run", "--template", unrenderable, "2+2?"],
+        /`--template .*call\.jinja`: .*does not render/,
+      ],
       [["run", "--k", "100000", "2+2?"], /cannot fit its context window.*Fix: /],
       [["run", "--k", "4,x", "2+2?"], /--k.*comma-separated list of integers/],
       [["run", "--k", "4,0", "2+2?"], /positive integers|too small/i],
