@@ -1,25 +1,41 @@
 /**
- * `pacore bench --task arith`: a strategy over a task's problems, concurrently, with accuracy
- * and token accounting. One JSON object with `--json`.
+ * `pacore bench`: a strategy over a task's problems (`--task arith`) or a benchmark file
+ * (`--data FILE`: JSONL, JSON, CSV, Parquet), each run `--repeats` times, with accuracy, pass@k,
+ * maj@k, tokens and per-round statistics; `--out DIR` keeps everything and makes it resumable.
+ * One JSON object with `--json`.
  */
 import { z } from "zod";
-import { AbortError } from "../common/errors.js";
-import { type ArithProblem, DEFAULT_ARITH_DIFFICULTY, generateArith } from "../tasks/arith.js";
+import { type BenchmarkSummary, type ProblemRun, runBenchmark } from "../bench/run.js";
+import { AbortError, ConfigError } from "../common/errors.js";
+import { DEFAULT_ARITH_DIFFICULTY } from "../tasks/arith.js";
+import { loadBenchmark } from "../tasks/files.js";
+import { arithBenchmark, type BenchmarkProblem } from "../tasks/problem.js";
 import { createBackend } from "./backends.js";
-import { type ProblemOutcome, runBenchmark } from "./benchmark.js";
 import { ENGINE_FLAGS, EngineFlagsShape, runOptionsOf } from "./engine-flags.js";
 import { type FlagTable, parseCommand, parseNumber } from "./flags.js";
+import { benchmarkProgressBar } from "./progress.js";
 import type { CommandIo } from "./run-command.js";
 import { createStrategy } from "./strategies.js";
 
 export const TASK_NAMES = ["arith"] as const;
 
+/** Problems of `--task arith` when no `--limit` is given. */
+const DEFAULT_TASK_LIMIT = 100;
+
 export const BenchCommandSchema = z
   .object({
-    task: z.enum(TASK_NAMES).default("arith"),
-    limit: z.number().int().positive().default(100),
+    task: z.enum(TASK_NAMES).optional(),
+    data: z.string().min(1).optional(),
+    fieldProblem: z.string().min(1).optional(),
+    fieldAnswer: z.string().min(1).optional(),
+    fieldId: z.string().min(1).optional(),
+    limit: z.number().int().positive().optional(),
+    offset: z.number().int().nonnegative().default(0),
+    ids: z.array(z.string().min(1)).min(1).optional(),
     split: z.enum(["heldout", "train", "all"]).default("heldout"),
     difficulty: z.number().int().positive().default(DEFAULT_ARITH_DIFFICULTY),
+    repeats: z.number().int().positive().default(1),
+    out: z.string().min(1).optional(),
     problemConcurrency: z.number().int().positive().default(32),
     ...EngineFlagsShape,
     json: z.boolean().default(false),
@@ -31,85 +47,195 @@ export type BenchCommand = z.output<typeof BenchCommandSchema>;
 const number = { type: "string", value: "N", parse: parseNumber } as const;
 
 export const BENCH_FLAGS: FlagTable<keyof BenchCommand> = {
-  task: { type: "string", value: "NAME", description: `Task family: ${TASK_NAMES.join(" | ")}` },
-  limit: { ...number, description: "Problems to run (default 100)" },
+  task: {
+    type: "string",
+    value: "NAME",
+    description: `Task family: ${TASK_NAMES.join(" | ")} (default arith, unless --data)`,
+  },
+  data: {
+    type: "string",
+    value: "FILE",
+    description:
+      "Benchmark file: .jsonl, .json, .csv or .parquet (MATH-500, AIME, MathArena, GSM8K, GPQA, PaCoRe shapes found by column names)",
+  },
+  fieldProblem: {
+    type: "string",
+    value: "NAME",
+    description: "--data: column holding the problem (text, or a chat list)",
+  },
+  fieldAnswer: { type: "string", value: "NAME", description: "--data: column holding the answer" },
+  fieldId: { type: "string", value: "NAME", description: "--data: column holding a unique id" },
+  limit: { ...number, description: "Problems to run (default: arith 100, --data all)" },
+  offset: { ...number, description: "Problems to skip first (default 0)" },
+  ids: {
+    type: "string",
+    value: "a,b,c",
+    parse: (text) => text.split(",").map((id) => id.trim()),
+    description: "--data: only the problems with these ids",
+  },
   split: {
     type: "string",
     value: "NAME",
-    description: "heldout (default: never trained on) | train | all",
+    description: "arith: heldout (default: never trained on) | train | all",
   },
   difficulty: {
     ...number,
     description: `arith difficulty level (default ${DEFAULT_ARITH_DIFFICULTY})`,
   },
-  problemConcurrency: { ...number, description: "Problems in flight at once (default 32)" },
+  repeats: {
+    ...number,
+    description: "Independent runs per problem (default 1); pass@k, maj@k, mean@k for k ≤ N",
+  },
+  out: {
+    type: "string",
+    value: "DIR",
+    description:
+      "Write config.json, problems.jsonl, logs/ and summary.json; rerun to resume what is missing",
+  },
+  problemConcurrency: { ...number, description: "Problem runs in flight at once (default 32)" },
   ...ENGINE_FLAGS,
   json: { type: "boolean", description: "Print one JSON object on stdout" },
 };
 
+/** The problems `--task` or `--data` names, and what to record about where they came from. */
+async function problemsOf(command: BenchCommand): Promise<{
+  problems: BenchmarkProblem[];
+  source: Record<string, unknown>;
+}> {
+  if (command.data !== undefined) {
+    if (command.task !== undefined) {
+      throw new ConfigError(
+        `Expected either \`--task\` or \`--data\`, got both (\`--task ${command.task}\`, \`--data ${command.data}\`). Fix: drop one`,
+      );
+    }
+    const fields = {
+      ...(command.fieldProblem !== undefined && { problem: command.fieldProblem }),
+      ...(command.fieldAnswer !== undefined && { answer: command.fieldAnswer }),
+      ...(command.fieldId !== undefined && { id: command.fieldId }),
+    };
+    const loaded = await loadBenchmark({
+      path: command.data,
+      fields,
+      seed: command.seed,
+      offset: command.offset,
+      ...(command.limit !== undefined && { limit: command.limit }),
+      ...(command.ids !== undefined && { ids: command.ids }),
+    });
+    return {
+      problems: loaded.problems,
+      source: { data: command.data, shape: loaded.shape, records: loaded.records },
+    };
+  }
+  for (const flag of ["fieldProblem", "fieldAnswer", "fieldId", "ids"] as const) {
+    if (command[flag] !== undefined) {
+      throw new ConfigError(
+        `\`--${flag.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}\` is for \`--data FILE\`; the arith task has no such field. Fix: drop it or give --data`,
+      );
+    }
+  }
+  const count = command.offset + (command.limit ?? DEFAULT_TASK_LIMIT);
+  const problems = arithBenchmark({
+    seed: command.seed,
+    count,
+    split: command.split,
+    difficulty: command.difficulty,
+  }).slice(command.offset);
+  return {
+    problems,
+    source: { task: command.task ?? "arith", split: command.split, difficulty: command.difficulty },
+  };
+}
+
 /** Runs `pacore bench`; resolves with the exit code. */
 export async function benchCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const command = parseCommand(argv, BenchCommandSchema, BENCH_FLAGS);
-  const problems: ArithProblem[] = generateArith({
-    seed: command.seed,
-    count: command.limit,
-    split: command.split,
-    difficulty: command.difficulty,
-  });
+  const loadStarted = performance.now();
+  const { problems, source } = await problemsOf(command);
+  const loadMs = Math.round(performance.now() - loadStarted);
   const strategy = await createStrategy(command);
   const backend = await createBackend(command);
-  const started = performance.now();
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) =>
     controller.abort(new AbortError(`Interrupted (${signal}); the benchmark was stopped`));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const progress = benchmarkProgressBar(io.stderr);
   try {
+    const summary = await runBenchmark({
+      backend,
+      strategy,
+      problems,
+      options: runOptionsOf(command),
+      repeats: command.repeats,
+      problemConcurrency: command.problemConcurrency,
+      ...(command.out !== undefined && { out: command.out }),
+      config: { source },
+      signal: controller.signal,
+      onProgress: progress.update,
+    });
+    progress.stop();
     const report = {
-      task: command.task,
-      split: command.split,
-      difficulty: command.difficulty,
-      seed: command.seed,
+      ...source,
       k: command.k ?? null,
       temperature: command.temperature ?? null,
-      ...(await runBenchmark({
-        backend,
-        strategy,
-        problems,
-        options: runOptionsOf(command),
-        problemConcurrency: command.problemConcurrency,
-        signal: controller.signal,
-        onProgress: io.stderr.isTTY
-          ? (done, correct) =>
-              io.stderr.write(
-                `\r\u001b[2K${done}/${problems.length} problems · accuracy ${(correct / Math.max(1, done)).toFixed(3)}`,
-              )
-          : undefined,
-      })),
-      elapsedMs: Math.round(performance.now() - started),
+      loadMs,
+      ...summary,
     };
-    if (io.stderr.isTTY) io.stderr.write("\r\u001b[2K");
-    const n = report.n;
-    if (command.json) {
-      io.stdout.write(`${JSON.stringify(report)}\n`);
-    } else {
-      io.stdout.write(
-        `${report.strategy} [${report.plan.join(",")}] on ${report.task} (${n} ${report.split} problems, ${report.backend}/${report.model}): accuracy ${report.accuracy.toFixed(3)} · ${Math.round(report.effectiveTokensPerProblem)} effective tokens/problem · ${(report.elapsedMs / 1000).toFixed(1)} s${report.failed ? ` · ${report.failed} failed` : ""}\n`,
-      );
-    }
-    return reportFailures(report.problems, io);
+    io.stdout.write(command.json ? `${JSON.stringify(report)}\n` : describeSummary(report));
+    return reportFailures(summary.problems, io);
   } finally {
+    progress.stop();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await backend.close?.();
   }
 }
 
+const fixed = (value: number | null, digits = 3) => (value === null ? "–" : value.toFixed(digits));
+const count = (value: number | null) =>
+  value === null ? "–" : Math.round(value).toLocaleString("en-US");
+
+/** The summary as a few human lines. */
+export function describeSummary(
+  report: BenchmarkSummary & { data?: unknown; task?: unknown; split?: unknown },
+): string {
+  const what =
+    report.data !== undefined
+      ? `${String(report.data)}`
+      : `${String(report.task)} (${String(report.split)})`;
+  const lines = [
+    `${report.strategy} [${report.plan.join(",")}] on ${what}: ${report.n} problems × ${report.repeats} repeats, ${report.backend}/${report.model}`,
+    `accuracy ${fixed(report.accuracy)} ± ${fixed(report.accuracyStandardError)} (SE across problems${report.repeats > 1 ? `; ± ${fixed(report.accuracyStandardErrorOverRepeats)} across repeats` : ""}) · answered ${fixed(report.answeredRate)}${report.failed ? ` · ${report.failed} failed` : ""}`,
+  ];
+  if (report.repeats > 1) {
+    const row = (name: string, values: Readonly<Record<string, number>>) =>
+      `${name} ${Object.entries(values)
+        .map(([k, value]) => `@${k} ${fixed(value)}`)
+        .join("  ")}`;
+    lines.push(
+      `${row("pass", report.passAtK)} · ${row("maj", report.majAtK)} · ${row("mean", report.meanAtK)}`,
+    );
+  }
+  const { prompt, completion, effective } = report.tokens;
+  lines.push(
+    `tokens/problem (mean; quartiles): effective ${count(effective.mean)} (${count(effective.q1)}/${count(effective.median)}/${count(effective.q3)}) · completion ${count(completion.mean)} · prompt ${count(prompt.mean)}`,
+  );
+  if (report.rounds.length > 1) {
+    lines.push(
+      `rounds: ${report.rounds.map((round) => `${round.round}: accuracy ${fixed(round.accuracy)}, agreement ${fixed(round.agreement)}`).join(" · ")}`,
+    );
+  }
+  lines.push(
+    `${(report.elapsedMs / 1000).toFixed(1)} s · ${report.timing.completionTokensPerSecond.toLocaleString("en-US")} tokens/s · ${report.work.calls} trajectories generated${report.work.reused ? `, ${report.work.reused} problem runs reused` : ""}${report.work.resumed ? `, ${report.work.resumed} trajectories resumed` : ""}`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
 /**
- * Failed problems count as wrong; their reasons must not vanish. Exit 1 when every problem
+ * Failed problem runs count as wrong; their reasons must not vanish. Exit 1 when every run
  * failed (nothing was measured), with the first reason; else a warning line when some did.
  */
-export function reportFailures(problems: readonly ProblemOutcome[], io: CommandIo): number {
+export function reportFailures(problems: readonly ProblemRun[], io: CommandIo): number {
   const failed = problems.filter((problem) => problem.error !== undefined);
   if (failed.length === 0) return 0;
   const first = failed[0];

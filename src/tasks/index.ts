@@ -1,5 +1,6 @@
 /**
- * Task families: problem generators with programmatic verifiers. Pure functions, no dependencies.
+ * Task families (problem generators with programmatic verifiers) and benchmark files (JSONL,
+ * JSON, CSV, Parquet) read into `BenchmarkProblem`s.
  */
 
 export {
@@ -18,3 +19,18 @@ export {
   parseArith,
   verifyArith,
 } from "./arith.js";
+export {
+  BENCHMARK_FORMATS,
+  type BenchmarkFields,
+  type BenchmarkFormat,
+  type BenchmarkShape,
+  type BenchmarkSource,
+  type LoadedBenchmark,
+  loadBenchmark,
+} from "./files.js";
+export {
+  arithBenchmark,
+  arithBenchmarkProblem,
+  type BenchmarkProblem,
+  gradedProblem,
+} from "./problem.js";

@@ -49,7 +49,7 @@ describe("pacore bench", () => {
     assert.ok(report.usage.totalTokens > 0);
     const expected = generateArith({ seed: 1, count: 30 });
     assert.deepEqual(
-      report.problems.map((p: { id: string; expected: string }) => [p.id, p.expected]),
+      report.problems.map((p: { id: string; groundTruth: string }) => [p.id, p.groundTruth]),
       expected.map((p) => [p.id, p.answer]),
       "the same seed draws the same held-out problems",
     );

@@ -1,0 +1,143 @@
+/**
+ * The `--out` directory of a benchmark: `config.json` (what ran; another config is refused),
+ * `problems.jsonl` (one line per finished problem run, appended as each finishes), `logs/` (one
+ * engine run log per problem run, so a run killed mid-way resumes trajectory by trajectory) and
+ * `summary.json`. A benchmark killed (even by kill -9) and started again reuses all of it.
+ */
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { ConfigError } from "../common/errors.js";
+import { hashSeed } from "../common/random.js";
+import type { ProblemRun } from "./run.js";
+
+const key = (id: string, repeat: number) => `${id}\u0000${repeat}`;
+
+/** Lists the keys (dotted paths) whose values differ between two JSON values. */
+export function differingKeys(recorded: unknown, current: unknown, prefix = ""): string[] {
+  const isRecord = (value: unknown): value is Record<string, unknown> =>
+    typeof value === "object" && value !== null && !Array.isArray(value);
+  if (isRecord(recorded) && isRecord(current)) {
+    const keys = new Set([...Object.keys(recorded), ...Object.keys(current)]);
+    return [...keys]
+      .sort()
+      .flatMap((name) =>
+        differingKeys(recorded[name], current[name], prefix ? `${prefix}.${name}` : name),
+      );
+  }
+  return JSON.stringify(recorded) === JSON.stringify(current) ? [] : [prefix || "(root)"];
+}
+
+function writeAtomically(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** A benchmark's output directory, opened for a config. */
+export class BenchmarkOutput {
+  readonly directory: string;
+  readonly #problemsPath: string;
+  readonly #finished = new Map<string, ProblemRun>();
+
+  private constructor(directory: string) {
+    this.directory = directory;
+    this.#problemsPath = join(directory, "problems.jsonl");
+  }
+
+  /**
+   * Opens (or creates) `directory` for `config`. A directory that recorded another config is
+   * refused with a `ConfigError` naming the differing keys; one that holds finished problem
+   * runs hands them back through `finished`.
+   */
+  static open(directory: string, config: Readonly<Record<string, unknown>>): BenchmarkOutput {
+    const output = new BenchmarkOutput(directory);
+    try {
+      mkdirSync(join(directory, "logs"), { recursive: true });
+    } catch (error) {
+      throw new ConfigError(
+        `Cannot create the --out directory ${directory} (${(error as NodeJS.ErrnoException).code}). Fix: choose a writable path`,
+        { cause: error },
+      );
+    }
+    const configPath = join(directory, "config.json");
+    if (existsSync(configPath)) {
+      let recorded: unknown;
+      try {
+        recorded = JSON.parse(readFileSync(configPath, "utf8"));
+      } catch (error) {
+        throw new ConfigError(
+          `${configPath} is not valid JSON. Fix: remove the directory or use another --out`,
+          { cause: error },
+        );
+      }
+      const differing = differingKeys(recorded, JSON.parse(JSON.stringify(config)));
+      if (differing.length > 0) {
+        throw new ConfigError(
+          `--out ${directory} holds a benchmark of another config (differing: ${differing.join(", ")}). Fix: rerun with the recorded config (${configPath}) or use another --out directory`,
+        );
+      }
+    } else {
+      writeAtomically(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    }
+    output.#readFinished();
+    return output;
+  }
+
+  #readFinished(): void {
+    if (!existsSync(this.#problemsPath)) return;
+    const text = readFileSync(this.#problemsPath, "utf8");
+    const lines = text.split("\n");
+    // A benchmark killed mid-write leaves at most one partial last line (no newline after it).
+    const last = lines.pop() ?? "";
+    if (last !== "") {
+      truncateSync(this.#problemsPath, Buffer.byteLength(text) - Buffer.byteLength(last));
+    }
+    lines.forEach((line, index) => {
+      if (line.trim() === "") return;
+      let value: ProblemRun;
+      try {
+        value = JSON.parse(line);
+      } catch (error) {
+        throw new ConfigError(
+          `${this.#problemsPath} line ${index + 1}: not valid JSON. Fix: remove that line (its problem run is then run again)`,
+          { cause: error },
+        );
+      }
+      if (typeof value?.id !== "string" || !Number.isInteger(value.repeat)) {
+        throw new ConfigError(
+          `${this.#problemsPath} line ${index + 1}: not a problem run (no id and repeat). Fix: remove that line`,
+        );
+      }
+      this.#finished.set(key(value.id, value.repeat), value); // a later line wins
+    });
+  }
+
+  /** The recorded run of a problem and repeat that finished without error, if any. */
+  finished(id: string, repeat: number): ProblemRun | undefined {
+    const found = this.#finished.get(key(id, repeat));
+    return found && found.error === undefined ? found : undefined;
+  }
+
+  /** The engine run log of a problem and repeat: `logs/<id, file-safe>-<hash>.r<repeat>.jsonl`. */
+  logPath(id: string, repeat: number): string {
+    const safe = id.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80);
+    return join(this.directory, "logs", `${safe}-${hashSeed(id).toString(16)}.r${repeat}.jsonl`);
+  }
+
+  /** Appends a finished problem run (one line, written through before it counts as done). */
+  append(run: ProblemRun): void {
+    appendFileSync(this.#problemsPath, `${JSON.stringify(run)}\n`);
+  }
+
+  /** Writes `summary.json`. */
+  writeSummary(summary: unknown): void {
+    writeAtomically(join(this.directory, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  }
+}
