@@ -24,14 +24,14 @@ export { createRandom, hashSeed, shuffle } from "./common/random.js";
 export { checkPlanFits, fitMessages, splitBudget } from "./core/budget.js";
 export { normalizeProblem, Run, type RunConfig, run, sumUsage } from "./core/engine.js";
 export {
-  type CompactionPolicy,
-  CompactionPolicySchema,
   DEFAULT_CONTEXT_WINDOW,
   DEFAULT_MAX_TOKENS,
   parseRunOptions,
   type RunOptions,
   type RunOptionsInput,
   RunOptionsSchema,
+  type TrimPolicy,
+  TrimPolicySchema,
 } from "./core/options.js";
 export type { TokenCounter } from "./core/tokens.js";
 export * from "./serve/index.js";

@@ -3,14 +3,12 @@
  * `</think>`, or the whole text where there is none. Verbatim: nothing trimmed or rewritten.
  */
 import { shuffle } from "../src/common/random.js";
+import { splitReasoning } from "../src/common/think.js";
 import type { Trajectory } from "../src/spec/run.js";
-
-const THINK_END = "</think>";
 
 /** The conclusion of a text: everything after its last `</think>`, else all of it. */
 export function conclusionOf(text: string): string {
-  const end = text.lastIndexOf(THINK_END);
-  return end === -1 ? text : text.slice(end + THINK_END.length);
+  return splitReasoning(text).content;
 }
 
 /**

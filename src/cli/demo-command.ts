@@ -9,7 +9,8 @@ import { single } from "../../strategies/single.js";
 import type { Strategy } from "../spec/strategy.js";
 import { DEFAULT_ARITH_DIFFICULTY, generateArith } from "../tasks/arith.js";
 import { BACKEND_NAMES, createBackend } from "./backends.js";
-import { runBenchmark } from "./benchmark.js";
+import { reportFailures } from "./bench-command.js";
+import { type ProblemOutcome, runBenchmark } from "./benchmark.js";
 import { type FlagTable, parseCommand, parseIntegerList, parseNumber } from "./flags.js";
 import type { CommandIo } from "./run-command.js";
 
@@ -78,6 +79,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
     pacore({ k: command.k }),
   ];
   const rows = [];
+  const outcomes: ProblemOutcome[] = [];
   try {
     if (!command.json) {
       io.stderr.write(
@@ -93,6 +95,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
         options: { seed: command.seed, temperature: command.temperature },
         problemConcurrency: 64,
       });
+      outcomes.push(...report.problems);
       const row = {
         strategy: strategy.name,
         plan: strategy.plan,
@@ -114,7 +117,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
         `${JSON.stringify({ backend: backend.provider, model: backend.model, n: problems.length, rows })}\n`,
       );
     }
-    return 0;
+    return reportFailures(outcomes, io);
   } finally {
     await backend.close?.();
   }

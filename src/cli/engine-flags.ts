@@ -3,10 +3,47 @@
  * One zod shape (the source of truth) and its flag table.
  */
 import { z } from "zod";
-import { CompactionPolicySchema, type RunOptionsInput } from "../core/options.js";
+import { type RunOptionsInput, RunOptionsSchema } from "../core/options.js";
 import { BACKEND_NAMES } from "./backends.js";
+import { EMBEDDED_MODEL_BATCH_SIZE } from "./embedded-model.js";
 import { type FlagTable, parseIntegerList, parseNumber } from "./flags.js";
 import { STRATEGY_NAMES } from "./strategies.js";
+
+/**
+ * Run options the CLI sets directly, flag for option. Their flags take the option's own schema
+ * (one source of truth) without its default: a flag left out leaves the engine's default.
+ */
+const RUN_OPTION_FLAGS = [
+  "temperature",
+  "topP",
+  "topK",
+  "maxTokens",
+  "stop",
+  "context",
+  "concurrency",
+  "retries",
+  "quorum",
+  "trim",
+] as const;
+type RunOptionFlag = (typeof RUN_OPTION_FLAGS)[number];
+type RunOptionShape = typeof RunOptionsSchema.shape;
+type WithoutDefault<T> = T extends z.ZodDefault<infer Inner> ? Inner : T;
+
+function optionalFlag<K extends RunOptionFlag>(
+  key: K,
+): z.ZodOptional<WithoutDefault<RunOptionShape[K]>> {
+  const schema: z.ZodType = RunOptionsSchema.shape[key];
+  const inner = (schema instanceof z.ZodDefault ? schema.unwrap() : schema) as z.ZodType;
+  return (inner instanceof z.ZodOptional ? inner : inner.optional()) as z.ZodOptional<
+    WithoutDefault<RunOptionShape[K]>
+  >;
+}
+
+const runOptionFlags = Object.fromEntries(
+  RUN_OPTION_FLAGS.map((key) => [key, optionalFlag(key)]),
+) as {
+  [K in RunOptionFlag]: ReturnType<typeof optionalFlag<K>>;
+};
 
 export const EngineFlagsShape = {
   strategy: z.enum(STRATEGY_NAMES).default("pacore"),
@@ -22,19 +59,11 @@ export const EngineFlagsShape = {
   apiKeyEnv: z.string().min(1).optional(),
   device: z.string().min(1).optional(),
   maxBatchSize: z.number().int().positive().optional(),
-  temperature: z.number().min(0).optional(),
-  topP: z.number().gt(0).max(1).optional(),
-  topK: z.number().int().nonnegative().optional(),
-  maxTokens: z.number().int().positive().optional(),
-  stop: z.array(z.string().min(1)).optional(),
-  seed: z.number().int().nonnegative().default(0),
-  context: z.number().int().positive().optional(),
-  concurrency: z.number().int().positive().optional(),
-  retries: z.number().int().nonnegative().optional(),
+  ...runOptionFlags,
+  seed: RunOptionsSchema.shape.seed,
+  logprobs: RunOptionsSchema.shape.logprobs,
+  /** Seconds on the command line; the run option `timeoutMs` is in milliseconds. */
   timeout: z.number().positive().optional(),
-  quorum: z.number().gt(0).max(1).optional(),
-  compaction: CompactionPolicySchema.optional(),
-  logprobs: z.boolean().default(false),
 };
 
 export type EngineFlags = z.output<z.ZodObject<typeof EngineFlagsShape>>;
@@ -48,7 +77,7 @@ export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
     value: "16,4",
     parse: parseIntegerList,
     description:
-      "pacore/sequential: trajectories per round before the final one (default 4); self-consistency/best-of-n: samples",
+      "pacore: trajectories per round before the final one (default 4); sequential: one per round (default 1,1,1,1); self-consistency/best-of-n: samples (default 16)",
   },
   verifier: {
     type: "string",
@@ -87,7 +116,7 @@ export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
   device: { type: "string", value: "NAME", description: "onnx: auto | cpu | cuda[:N] | webgpu" },
   maxBatchSize: {
     ...number,
-    description: "onnx: rows decoded together per device (default 8; the embedded model 64)",
+    description: `onnx: rows decoded together per device (default 8; the embedded model ${EMBEDDED_MODEL_BATCH_SIZE})`,
   },
   temperature: { ...number, description: "Sampling temperature; 0 = greedy" },
   topP: { ...number, description: "Nucleus sampling mass" },
@@ -110,10 +139,11 @@ export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
       "Most seconds a backend call may go without a byte or token before it fails and is retried (default: the backend's; openai 300)",
   },
   quorum: { ...number, description: "Fraction of a round that must succeed (default 1)" },
-  compaction: {
+  trim: {
     type: "string",
     value: "POLICY",
-    description: "Budget cuts: keep-tail | keep-head-tail | drop-longest",
+    description:
+      "How messages that overflow a synthesis round's budget are trimmed: keep-tail | keep-head-tail | drop-longest",
   },
   logprobs: { type: "boolean", description: "Ask for sampled-token log-probs" },
 };
@@ -121,18 +151,7 @@ export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
 /** The engine options the flags set. */
 export function runOptionsOf(flags: EngineFlags): RunOptionsInput {
   const options: Record<string, unknown> = { seed: flags.seed, logprobs: flags.logprobs };
-  for (const key of [
-    "temperature",
-    "topP",
-    "topK",
-    "maxTokens",
-    "stop",
-    "context",
-    "concurrency",
-    "retries",
-    "quorum",
-    "compaction",
-  ] as const) {
+  for (const key of RUN_OPTION_FLAGS) {
     if (flags[key] !== undefined) options[key] = flags[key];
   }
   if (flags.timeout !== undefined) options.timeoutMs = Math.round(flags.timeout * 1000);

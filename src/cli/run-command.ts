@@ -133,6 +133,7 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   // Warnings of the backend's loading (a CUDA fallback) belong with the run's own.
   const backendWarnings: string[] = [];
   const backend = await createBackend(command, (message) => backendWarnings.push(message));
+
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) =>
     controller.abort(
@@ -154,7 +155,15 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   });
   const detach = attachProgress(run, io.stderr);
   try {
-    const result = withWarnings(await run.start(), backendWarnings);
+    const finished = await run.start();
+    const hints =
+      finished.answer === null && command.backend === undefined && command.model === undefined
+        ? [
+            // The default model declines what it cannot check; say why a newcomer sees no answer.
+            "No answer: the embedded pacore-tiny model only solves integer arithmetic such as `6-390-90*6+107-221` (its training task), and declines when its own check fails; for anything else point --backend openai at a real reasoning model.",
+          ]
+        : [];
+    const result = withWarnings(withWarnings(finished, backendWarnings), hints, "last");
     detach();
     report(result, command, io);
     return 0;
@@ -179,8 +188,15 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   }
 }
 
-function withWarnings(result: RunResult, first: readonly string[]): RunResult {
-  return first.length === 0 ? result : { ...result, warnings: [...first, ...result.warnings] };
+function withWarnings(
+  result: RunResult,
+  more: readonly string[],
+  place: "first" | "last" = "first",
+): RunResult {
+  if (more.length === 0) return result;
+  const warnings =
+    place === "first" ? [...more, ...result.warnings] : [...result.warnings, ...more];
+  return { ...result, warnings };
 }
 
 function report(result: RunResult, command: RunCommand, io: CommandIo): void {

@@ -9,7 +9,7 @@ import { BudgetError } from "../common/errors.js";
 import { createRandom } from "../common/random.js";
 import type { ChatMessage } from "../spec/backend.js";
 import type { Strategy } from "../spec/strategy.js";
-import type { CompactionPolicy } from "./options.js";
+import type { TrimPolicy } from "./options.js";
 import type { TokenCounter } from "./tokens.js";
 
 /** Marks where a message was cut. */
@@ -116,7 +116,7 @@ export interface FitInput extends BudgetLimits {
   readonly round: number;
   /** The messages the prompt reads, in order. */
   readonly messages: readonly string[];
-  readonly policy: CompactionPolicy;
+  readonly policy: TrimPolicy;
   readonly count: TokenCounter;
 }
 
@@ -169,7 +169,7 @@ export async function fitMessages(input: FitInput): Promise<FitResult> {
 }
 
 async function applyPolicy(
-  policy: CompactionPolicy,
+  policy: TrimPolicy,
   messages: readonly string[],
   sizes: readonly number[],
   available: number,

@@ -455,17 +455,17 @@ class RunExecution {
       problem: this.#problem,
       round,
       messages,
-      policy: this.#options.compaction,
+      policy: this.#options.trim,
       count,
       ...limits,
     });
     for (const cut of fitted.cuts) {
-      this.#events.emit("message-compact", {
+      this.#events.emit("message-trim", {
         round,
         index: cut.index,
         originalTokens: cut.originalTokens,
         keptTokens: cut.keptTokens,
-        policy: this.#options.compaction,
+        policy: this.#options.trim,
       });
     }
     return fitted;

@@ -17,14 +17,14 @@ export const DEFAULT_MAX_TOKENS = 8_192;
 /** A default output budget below this is refused: the plan needs a larger window or fewer K. */
 export const MIN_DEFAULT_MAX_TOKENS = 64;
 
-export const CompactionPolicySchema = z.enum(["keep-tail", "keep-head-tail", "drop-longest"]);
+export const TrimPolicySchema = z.enum(["keep-tail", "keep-head-tail", "drop-longest"]);
 /**
  * How the budget planner cuts messages that do not fit:
  * - `keep-tail`: each message keeps its last tokens (the conclusion sits at the end);
  * - `keep-head-tail`: each keeps its start and its end, with an ellipsis between;
  * - `drop-longest`: whole messages are dropped, longest first, until the rest fit.
  */
-export type CompactionPolicy = z.infer<typeof CompactionPolicySchema>;
+export type TrimPolicy = z.infer<typeof TrimPolicySchema>;
 
 export const RunOptionsSchema = z
   .object({
@@ -65,7 +65,7 @@ export const RunOptionsSchema = z
      */
     quorum: z.number().gt(0).max(1).default(1),
     /** How the budget planner cuts messages that do not fit. */
-    compaction: CompactionPolicySchema.default("keep-tail"),
+    trim: TrimPolicySchema.default("keep-tail"),
     /** Smallest share a message may be cut to; a plan that cannot give it fails up front. */
     minMessageTokens: z.number().int().positive().default(32),
     /** Ask backends for sampled-token log-probs. */

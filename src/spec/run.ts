@@ -119,7 +119,7 @@ export interface RunEvents {
     /** True when the engine will try again. */
     readonly willRetry: boolean;
   }) => void;
-  "message-compact": (event: {
+  "message-trim": (event: {
     readonly round: number;
     readonly index: number;
     /** Tokens of the message before and after the budget cut. */

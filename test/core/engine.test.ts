@@ -395,13 +395,13 @@ describe("engine: prompts, budget and events", () => {
     assert.ok(Math.min(...roomyBudgets) < 512, "the synthesis rounds still have to fit");
   });
 
-  it("messages that do not fit are cut, with a message-compact event each", async () => {
+  it("messages that do not fit are cut, with a message-trim event each", async () => {
     const long = `<think>…</think>${"step ".repeat(400)}The answer is 7.`;
     const backend = scriptedBackend({ text: () => long, contextWindow: 1_200 });
     const cuts: number[] = [];
     const result = await run(
       { backend, strategy: pacore({ k: [4] }), problem, options: { maxTokens: 200 } },
-      { "message-compact": ({ keptTokens }) => cuts.push(keptTokens) },
+      { "message-trim": ({ keptTokens }) => cuts.push(keptTokens) },
     );
     assert.equal(cuts.length, 4);
     const synthesis = backend.requests[backend.requests.length - 1];
