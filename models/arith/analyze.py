@@ -2,11 +2,11 @@
 """Diagnostics behind models/arith/README.md ("What was tried, and what it showed").
 
     /usr/bin/python3 models/arith/analyze.py voting                  # seconds
-    /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage4.pt]    # ~1 min
-    /usr/bin/python3 models/arith/analyze.py heldout [--checkpoint stage4.pt]      # ~5 min
-    /usr/bin/python3 models/arith/analyze.py chains --checkpoint stage7.pt --count 60   # ~5 min
+    /usr/bin/python3 models/arith/analyze.py synthesis [--checkpoint stage12.pt]   # ~1 min
+    /usr/bin/python3 models/arith/analyze.py heldout [--checkpoint stage12.pt]     # ~5 min
 
-Defaults are the committed model's: stage 4, its stored own answers, the default level.
+Defaults are the committed model's: the stage-12 checkpoint, the column answers that stages 4–12
+trained on, the default level. `--checkpoint stageN.pt` takes another stage of train.py.
 `voting` reads run/own-answers-column.json (16 sampled answers of the column solver per stage-4
 training problem; `--answers own-answers-worked.json`: stage 2w's, from the worked solver)
 and prints, per level: the mean single-sample accuracy, the plurality of 16, plurality taken
@@ -22,17 +22,15 @@ and the share of wrong answers whose first wrong step has the right operands but
 answers for the first 60 problems of the first level stored (problems the synthesis stage trained on), against
 the accuracy of their first stored answer.
 
-`chains --checkpoint stage7.pt` measures stage 7's synthesizer alone: stage 4 answers the
-held-out problems 16 times, the answers are compacted into step messages (`arith.chain_message`,
-what a stage-7 solver should write), and the checkpoint synthesizes over them (~5 min for 60).
-
 `heldout` has the model answer 100 held-out problems (`--count`, `--difficulty`) 16 times at temperature 1, then
 synthesize once over all 16 messages (one synthesis round, as in `[16]`) at temperature 1 and
 greedily; it prints the mean single-sample accuracy, the plurality of the 16, the synthesis, and
-how often the synthesis leaves a right plurality or mends a wrong one; and, for the `Check`
-lines of a checking synthesizer (stage 2c), how many it wrote, how often the step line after a
-check has the right result for its left-hand side, and how often a step copied without a check
-does (~3 min).
+how often the synthesis leaves a right plurality or mends a wrong one; for a solver that checks
+its own answer (stages 11–12), how often it wrote the check and the check's digit was right; for
+the `Check` lines of a checking synthesizer (stage 2c), how many it wrote, how often the step line
+after a check has the right result for its left-hand side, and how often a step copied without a
+check does; for a synthesizer that works the last digit (stages 8–10), how often that digit is
+right and its answer the check's pick (~3 min).
 """
 
 from __future__ import annotations
@@ -47,8 +45,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arith  # noqa: E402
 from train import RUN, residue_pick  # noqa: E402
-
-
 
 
 def plurality(values: list):
@@ -183,20 +179,13 @@ def self_check_stats(texts: list[str], gold: str, expression: str) -> collection
     return counts
 
 
-def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) -> None:
-    """`solver` (the `chains` command): another checkpoint writes the 16 answers, each compacted
-    as a stage-7 solver would write it (`arith.chain_message`), and `checkpoint` only
-    synthesizes, sampling from its own generator."""
+def heldout(checkpoint: str, count: int, level: int) -> None:
     from eval import Runner, load, max_new_for, messages_of, order_messages
 
     problems = arith.generate(1, count, "heldout", level)
     model, bpe = load(checkpoint)
     runner = Runner(model, bpe, 11, max_new_for(checkpoint))
-    answerer = runner
-    if solver is not None:
-        answerer = Runner(*load(solver), 11, max_new_for(solver))
-        runner = Runner(model, bpe, 12, max_new_for(checkpoint))
-    answers = answerer.generate([p["prompt"] for p in problems for _ in range(16)])
+    answers = runner.generate([p["prompt"] for p in problems for _ in range(16)])
     rng = random.Random(3)
     users, truth, references = [], [], []
     stepwise = 0
@@ -208,8 +197,7 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
         references.append(picks)
         truth.append((p["answer"], plurality(picks), sum(a == p["answer"] for a in picks) / 16))
         stepwise += strict_stepwise(p["expression"], texts)
-        messages = [arith.chain_message(t) for t in texts] if solver is not None else messages_of(texts)
-        users.append(arith.default_template(p["prompt"], order_messages(messages, rng)))
+        users.append(arith.default_template(p["prompt"], order_messages(messages_of(texts), rng)))
     n = len(problems)
     if checks["checked"]:
         print(
@@ -221,7 +209,7 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
     right = sum(gold == top for gold, top, _ in truth)
     checked = sum(residue_pick(refs, int(gold)) == gold for refs, (gold, _, _) in zip(references, truth))
     print(
-        f"{solver or checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}, "
+        f"{checkpoint}: {n} held-out level-{level} problems; single {single:.3f}, plurality of 16 {right / n:.3f}, "
         f"strict step-wise plurality {stepwise / n:.3f}, plurality of those ending in the right digit {checked / n:.3f}"
     )
     for temperature in (1.0, 0.0):
@@ -240,14 +228,14 @@ def heldout(checkpoint: str, count: int, level: int, solver: str | None = None) 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["voting", "synthesis", "heldout", "chains"])
-    parser.add_argument("--checkpoint", default="stage4.pt")
+    parser.add_argument("what", choices=["voting", "synthesis", "heldout"])
+    parser.add_argument("--checkpoint", default="stage12.pt", help="in models/arith/run/ (default stage12.pt, the committed model)")
     parser.add_argument("--answers", default="own-answers-column.json", help="stored own answers (own-answers-worked.json: stage 1b's)")
     parser.add_argument("--count", type=int, default=100, help="heldout: problems")
     parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY, help="heldout: level")
     args = parser.parse_args()
-    if args.what in ("heldout", "chains"):
-        heldout(args.checkpoint, args.count, args.difficulty, "stage4.pt" if args.what == "chains" else None)
+    if args.what == "heldout":
+        heldout(args.checkpoint, args.count, args.difficulty)
         return
     records = json.loads((RUN / args.answers).read_text())
     voting(records) if args.what == "voting" else synthesis(records, args.checkpoint)

@@ -7,7 +7,6 @@ byte as `defaultTemplate` in `strategies/synthesis-template.ts` renders it.
 
 from __future__ import annotations
 
-import copy
 import re
 
 LEVELS = {
@@ -255,32 +254,20 @@ def column_line(left: str) -> str:
     return f"{left}: {columns}" if canon == left else f"{left}: {canon}: {columns}"
 
 
-def column_solution(expression: str, check_lines: bool = False, worked: bool = False) -> str:
+def column_solution(expression: str, check_lines: bool = False) -> str:
     """pacore-tiny's answer to a problem: each step worked in columns (`column_line`) and then
     written whole, inside `<think>…</think>`; then the short conclusion, which is all that
     compaction keeps. Working in one-digit facts makes a slip rare and random rather than a
     habit of the step (so that voting and synthesis have something to aggregate).
 
     `check_lines`: the first form the model learned (stage 3a), `column_check`'s line as it is;
-    it reorders the operands before copying them, and misread them far more often.
-
-    `worked` (stage 7): the conclusion first restates the step lines (`stepwise_solution`'s
-    text), so that compaction keeps the steps and a synthesizer can vote on them one by one."""
+    it reorders the operands before copying them, and misread them far more often."""
     steps, value = steps_of(expression)
     think = []
     for step in steps:
         left = step.rpartition("=")[0]
         think += [column_check(left)[0] if check_lines else column_line(left), step]
-    after = worked_conclusion(steps, value) if worked else conclusion(value)
-    return "<think>\n" + "\n".join(think) + "\n</think>\n" + after
-
-
-def stepwise_solution(expression: str) -> str:
-    """The stage-7 synthesis answer: nothing inside `<think>`, then the step lines, each result
-    the one the references' plurality gives for that step (the target is the gold one), then the
-    answer. Its compacted message has the same form as a solver's, for the next round."""
-    steps, value = steps_of(expression)
-    return "<think>\n</think>\n" + worked_conclusion(steps, value)
+    return "<think>\n" + "\n".join(think) + "\n</think>\n" + conclusion(value)
 
 
 def residue_lines(expression: str) -> list[str]:
@@ -395,13 +382,6 @@ def consistent_chain(expression: str, lines: list[str]) -> bool:
 
     walk(parse(expression))
     return consistent and next(results, None) is None
-
-
-def chain_message(text: str) -> str:
-    """The message a stage-7 solver writes for a stored stage-4 answer: the step lines of its
-    `<think>`, then its conclusion (what `column_solution(worked=True)` restates)."""
-    steps = think_steps(text)
-    return ("\n" + "\n".join(steps) if steps else "") + compact(text)
 
 
 def vote_solution(value) -> str:
@@ -521,197 +501,6 @@ def column_check(left: str) -> tuple[str, int]:
     """
     canon, columns, _, value = columns_of(left)
     return f"Check {canon}: " + " ".join(columns), value
-
-
-# ----------------------------------------------------------------------------- rewrite format
-
-
-def render_node(node, first: bool = True) -> str:
-    """An expression tree as text. A negative number is bare where an expression or group begins
-    (`-384-540`, `(-28+5)*3`) and in parentheses elsewhere (`5+(-84)`), as `step_left` writes it."""
-    kind = node[0]
-    if kind == "num":
-        return str(node[1]) if node[1] >= 0 or first else f"({node[1]})"
-    if kind == "group":
-        return "(" + render_node(node[1]) + ")"
-    return render_node(node[2], first) + node[1] + render_node(node[3], False)
-
-
-def reduce_once(node):
-    """The tree with its first step in post-order (the first `steps_of` step) replaced by its
-    value, the step's left-hand side, and the value. A group left with one number loses its
-    parentheses."""
-    if node[0] == "group":
-        inner, left, value = reduce_once(node[1])
-        return (inner if inner[0] == "num" else ("group", inner)), left, value
-    _, op, a, b = node
-    if a[0] != "num":
-        a, left, value = reduce_once(a)
-        return ("bin", op, a, b), left, value
-    if b[0] != "num":
-        b, left, value = reduce_once(b)
-        return ("bin", op, a, b), left, value
-    value = apply(a[1], op, b[1])
-    return ("num", value), step_left(a[1], op, b[1]), value
-
-
-def partial_line(left: str) -> str:
-    """A step worked in columns with the result built as it goes: after each column the digits
-    found so far, most significant first, so the result is read off the last column rather than
-    reassembled in reverse (the column model's most frequent slip, README item 10):
-
-        376+129: 6+9+0=15:5 7+2+1=10:05 3+1+1=5:505
-        87-581: -(581-87): 11-7-0=4:4 18-8-1=9:94 5-0-1=4:494
-    """
-    canon, columns, values, value = columns_of(left)
-    parts, digits = [], ""
-    for i, (column, v) in enumerate(zip(columns, values)):
-        digits = (str(v) if i == len(values) - 1 else str(v % 10)) + digits
-        parts.append(f"{column}:{digits}")
-    head = f"{left}: " if canon == left else f"{left}: {canon}: "
-    return head + " ".join(parts)
-
-
-def rewrite_solution(expression: str) -> str:
-    """pacore-tiny's answer in the rewrite form (`train.py --rewrite`): the expression, then per
-    step the step worked in columns (`partial_line`) and the expression rewritten with that step
-    replaced by its value (sign and leading zeros settled there), so the next step is always
-    found in the line just above rather than by counting terms in the problem (the column
-    model's second slip, README item 10); then the short conclusion, all that compaction keeps.
-
-        (47*8+129)-36*3
-        47*8: 7*8+0=56:6 4*8+5=37:376
-        (376+129)-36*3
-        376+129: 6+9+0=15:5 7+2+1=10:05 3+1+1=5:505
-        505-36*3
-        …
-    """
-    node = parse(expression)
-    lines = [render_node(node)]
-    while node[0] != "num":
-        node, left, _ = reduce_once(node)
-        lines.append(partial_line(left))
-        if node[0] != "num":
-            lines.append(render_node(node))
-    return "<think>\n" + "\n".join(lines) + "\n</think>\n" + conclusion(node[1])
-
-
-# ----------------------------------------------------------------------------- free-order rewrite
-#
-# The rewrite form in any valid order (`train.py --free-order`): an expression is a chain of
-# signed items per parenthesis level; any product of two numbers, or any two adjacent numbers of
-# one chain, may be reduced next. Sampled answers then take different paths through a problem,
-# so a step the solver gets wrong in one answer is often not taken by the next (README item 11).
-# Items: ("num", v), ("prod", item, d), ("group", chain); a chain is a list of [op, item]. Signs
-# fold into the operators here (`5-84`, where `rewrite_solution` writes `5+(-84)`), which is why
-# the canonical form keeps its own tree walk: stage 5 was trained on it.
-
-
-def to_chain(node) -> list:
-    if node[0] == "bin" and node[1] in "+-":
-        return to_chain(node[2]) + [[node[1], to_item(node[3])]]
-    return [["+", to_item(node)]]
-
-
-def to_item(node):
-    if node[0] == "num":
-        return ("num", node[1])
-    if node[0] == "group":
-        return ("group", to_chain(node[1]))
-    assert node[1] == "*" and node[3][0] == "num", node
-    return ("prod", to_item(node[2]), node[3][1])
-
-
-def render_chain(chain: list) -> str:
-    return "".join((op if i else "") + render_item(item, i == 0) for i, (op, item) in enumerate(chain))
-
-
-def render_item(item, first: bool) -> str:
-    if item[0] == "num":
-        return str(item[1]) if item[1] >= 0 or first else f"({item[1]})"
-    if item[0] == "group":
-        return "(" + render_chain(item[1]) + ")"
-    return render_item(item[1], first) + "*" + str(item[2])
-
-
-def contribution(chain: list, i: int) -> int:
-    op, item = chain[i]
-    return -item[1] if op == "-" else item[1]
-
-
-def place(chain: list, i: int, value: int) -> None:
-    """Chain item i becomes a number contributing `value`: the sign goes into its operator,
-    except for the first item, which keeps it."""
-    chain[i] = ["+", ("num", value)] if i == 0 else ["+" if value >= 0 else "-", ("num", abs(value))]
-
-
-def free_steps(chain: list) -> list:
-    """Every step that may come next, as (path, kind, index): `path` the group indices down to
-    the chain; kind "prod" reduces the product at chain[index], "pair" chain[index] with the next."""
-    found = []
-
-    def walk(chain, path):
-        for i, (_, item) in enumerate(chain):
-            if item[0] == "prod" and item[1][0] == "num":
-                found.append((path, "prod", i))
-            if item[0] == "prod" and item[1][0] == "group":
-                walk(item[1][1], path + [(i, "prod")])
-            if item[0] == "group":
-                walk(item[1], path + [(i, "group")])
-            if item[0] == "num" and i + 1 < len(chain) and chain[i + 1][1][0] == "num":
-                found.append((path, "pair", i))
-
-    walk(chain, [])
-    return found
-
-
-def take_step(chain: list, step) -> tuple[list, str]:
-    """A copy of the chain with `step` (from `free_steps`) done, and the step's left-hand side.
-    A group left with one number becomes that number (its sign folded into the operator unless
-    the group is multiplied)."""
-    chain = copy.deepcopy(chain)
-    path, kind, index = step
-    parents = []
-    target = chain
-    for i, how in path:
-        parents.append((target, i, how))
-        item = target[i][1]
-        target = item[1][1] if how == "prod" else item[1]
-    if kind == "prod":
-        _, (_, x), d = target[index][1]
-        left = step_left(x, "*", d)
-        sign = -1 if target[index][0] == "-" else 1
-        place(target, index, sign * x * d)
-    else:
-        a, b = contribution(target, index), contribution(target, index + 1)
-        left = f"{a}{'+' if b >= 0 else '-'}{abs(b)}"
-        del target[index + 1]
-        place(target, index, a + b)
-    for parent, i, how in reversed(parents):
-        item = parent[i][1]
-        inner = item[1][1] if how == "prod" else item[1]
-        if len(inner) != 1:
-            break
-        value = inner[0][1][1]
-        if how == "prod":
-            parent[i] = [parent[i][0], ("prod", ("num", value), item[2])]
-        else:
-            sign = -1 if parent[i][0] == "-" else 1
-            place(parent, i, sign * value)
-    return chain, left
-
-
-def free_order_solution(expression: str, rng) -> str:
-    """`rewrite_solution` along a path drawn by `rng` (`random.Random`): each step chosen
-    uniformly among those `free_steps` allows."""
-    chain = to_chain(parse(expression))
-    lines = [render_chain(chain)]
-    while not (len(chain) == 1 and chain[0][1][0] == "num"):
-        chain, left = take_step(chain, rng.choice(free_steps(chain)))
-        lines.append(partial_line(left))
-        if not (len(chain) == 1 and chain[0][1][0] == "num"):
-            lines.append(render_chain(chain))
-    return "<think>\n" + "\n".join(lines) + "\n</think>\n" + conclusion(chain[0][1][1])
 
 
 def step_results(message: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Measures pacore-tiny on held-out `arith` problems, in torch, with the PaCoRe algorithm.
 
-    /usr/bin/python3 models/arith/eval.py                      # 300 problems, seed 1 (~30 min)
+    /usr/bin/python3 models/arith/eval.py                      # stage 12, 300 problems, seed 1 (~30 min)
     /usr/bin/python3 models/arith/eval.py --levels 3,4,5,6     # single accuracy per level
 
 All sampling at temperature 1, top-p 1. Per problem it draws 32 first-round answers and reports:
@@ -14,7 +14,8 @@ All sampling at temperature 1, top-p 1. Per problem it draws 32 first-round answ
    generated tokens match PaCoRe [16,4]'s (all tokens of all 21 generations);
  - [4] (answers 1–4 → final synthesis) against [1,1,1,1] (answer 1 → synthesis of 1 message,
    three times → final synthesis), 5 generations each; and [16].
-Writes the numbers to models/arith/run/eval-L{level}.json (and prints them).
+Writes the numbers to models/arith/run/eval-L{level}-{checkpoint}.json (and prints them).
+`--checkpoint stageN.pt` measures another stage of train.py (default: stage 12, the committed model).
 """
 
 from __future__ import annotations
@@ -32,17 +33,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arith  # noqa: E402
 import tiny  # noqa: E402
-from train import MAX_NEW_CHECKED, MAX_NEW_COLUMNS, MAX_NEW_REWRITE, MAX_NEW_WORKED, MODEL, RUN  # noqa: E402
+from train import MAX_NEW_COLUMNS, MAX_NEW_TOKENS, MAX_NEW_WORKED, MODEL, RUN  # noqa: E402
+
+MAX_NEW_CHECKED = 288  # a level-2 synthesis of stage 2c that checks every step takes up to ~270 tokens
 
 
 def max_new_for(checkpoint: str) -> int:
-    """Output budget: a checking synthesizer (stage 2c), a column solver (stages 3–4), a
-    rewrite solver (stages 5–6) and a column solver that restates its steps (stage 7) write longer
-    answers than the worked solver; stages 8–10 keep stage 4's column solver, stages 11–12 add their
-    check to it."""
+    """Output budget: a checking synthesizer (stage 2c) and a column solver (stages 3–4) write
+    longer answers than the worked solver (stages 1b–2w); stages 8–10 keep stage 4's column
+    solver, stages 11–12 (the committed model) add their own check to it (generation_config.json's
+    `max_new_tokens`)."""
     name = Path(checkpoint).name
-    if name.startswith(("stage5", "stage6", "stage7", "stage11", "stage12")):
-        return MAX_NEW_REWRITE
+    if name.startswith(("stage11", "stage12")):
+        return MAX_NEW_TOKENS
     if name.startswith(("stage3", "stage4", "stage8", "stage9", "stage10")):
         return MAX_NEW_COLUMNS
     return MAX_NEW_CHECKED if name.startswith("stage2c") else MAX_NEW_WORKED
@@ -172,8 +175,8 @@ def evaluate(model, bpe, level: int, count: int, seed: int, samples: int = 24, m
     return result
 
 
-def single_by_level(model, bpe, levels: list[int], count: int, seed: int, samples: int) -> dict:
-    runner = Runner(model, bpe, 2000 + seed)
+def single_by_level(model, bpe, levels: list[int], count: int, seed: int, samples: int, max_new: int = MAX_NEW_WORKED) -> dict:
+    runner = Runner(model, bpe, 2000 + seed, max_new)
     out = {}
     for level in levels:
         problems = arith.generate(seed, count, "heldout", level)
@@ -186,7 +189,7 @@ def single_by_level(model, bpe, levels: list[int], count: int, seed: int, sample
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--checkpoint", default="stage4.pt")
+    parser.add_argument("--checkpoint", default="stage12.pt", help="in models/arith/run/ (default stage12.pt, the committed model)")
     parser.add_argument("--difficulty", type=int, default=arith.DEFAULT_DIFFICULTY)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
@@ -198,7 +201,7 @@ def main():
     model, bpe = load(args.checkpoint)
     if args.levels:
         levels = [int(x) for x in args.levels.split(",")]
-        print(json.dumps(single_by_level(model, bpe, levels, args.count, args.seed, args.samples)))
+        print(json.dumps(single_by_level(model, bpe, levels, args.count, args.seed, args.samples, max_new_for(args.checkpoint))))
         return
     result = evaluate(model, bpe, args.difficulty, args.count, args.seed, args.samples, max_new_for(args.checkpoint))
     result["checkpoint"] = args.checkpoint

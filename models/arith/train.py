@@ -1,69 +1,57 @@
 #!/usr/bin/python3
 """Trains pacore-tiny, the embedded reasoning model, and exports it to models/pacore-tiny/.
 
-Run with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in the background:
+This is the recipe that produced the committed model: the stages below, in this order, from
+SEED. Run it with Debian's python (torch 1.13 + OpenBLAS, onnx), not a pyenv python, in the
+background:
 
     apt-get install -y python3-torch python3-onnx libopenblas0-pthread
     mkdir -p models/arith/run
     nohup /usr/bin/python3 models/arith/train.py > models/arith/run/train.log 2>&1 &
 
-Wall time on 2 shared CPU cores: about 6 h 5 min (stage 1 39 min, 1b 20, sampling 42, 2w 35,
-2c 44, 3 45, sampling 30, 4 11, 8 17, 9 27, 10 18, 11 21, 12 15; `trainingWallSeconds` in
-config.json). It exports stage 12, the committed model. `--columns` stops after stage 4 and
-exports it (the model committed before, about 4 h 25 min), `--worked` after stage 2w (the one
-before that, about 2 h 15 min), `--checked` after stage 2c; `--rewrite` goes on from stage 4
-with stage 5 (37 min) and `--free-order` with stages 5 and 6 (20 min more), `--stepwise` with
-stage 7; `--residue`, `--listed` and `--listed-more` stop after stages 8, 9 and 10 (experiments
-that did not ship: models/arith/README.md, items 11–13), `--self-check` after stage 11.
-`--sample-only` stops after the first sampling that the exported stage needs.
-Everything follows from SEED. Each stage checkpoints to models/arith/run/ (ignored by git) and a
-rerun resumes where the last one stopped: finished stages are skipped, an unfinished one restarts
-from its last checkpoint (the batches are a function of the step, so a resumed run sees the same
-data).
+About 6 h 5 min on 2 shared CPU cores (`trainingWallSeconds` in models/pacore-tiny/config.json).
+Checkpoints, the learned merges and the model's own sampled answers go to `--run-dir`
+(models/arith/run/, ignored by git). A rerun resumes: finished stages are skipped, an unfinished
+one restarts from its last checkpoint (every 50 steps; a batch is a function of the step, so a
+resumed run sees the same data). `--until STAGE` stops after that stage (no export);
+`--export-only` rewrites models/pacore-tiny/ from the stage-12 checkpoint; `--smoke` is a
+minutes-long dry run of every stage into models/arith/run-smoke/.
 
-Stages:
- 1. Solver: the model learns to solve training-split `arith` problems (all difficulty levels)
-    with its reasoning inside `<think>…</think>` and a short conclusion, `The answer is N.`.
- 1b. Worked solver: it continues on fresh problems, now writing a worked conclusion after
-    `</think>` (the steps again, then `The answer is N.`; `arith.worked_solution`). That conclusion
-    is what compaction keeps, so a synthesis prompt shows the steps of every reference.
- 2w. Synthesizer: it samples 16 worked answers of its own at temperature 1 for 3,500 other
-    training problems and learns to answer pacore's `default` synthesis prompt built from 1–16
-    of their compacted messages, with the correct worked solution as target: per problem two
-    sets drawn unfiltered and one drawn so that the plurality answer is wrong while some
-    reference is right. Plain problems are mixed in so that it keeps solving.
- 2c. (README item 9.) Synthesis that copies the steps its references
-    agree on and recomputes disputed ones column by column (`arith.checked_solution`), on fresh
-    sets of the own answers plus fresh problems with simulated references (`simulated_messages`).
- 3. (README item 10.) Column solver, from stage 2c's weights, in three parts
-    (STAGE3_PARTS): every step worked digit by digit before it is written whole
-    (`arith.column_solution`), then the short conclusion, on fresh problems of levels 1–6.
- 4. Vote synthesis: 16 column answers of its own at temperature 1 for 400
-    training problems of levels 5 and 6; pacore's `default` prompt over 1–16 of their compacted
-    messages (`The answer is N.`), the correct answer as target (`arith.vote_solution`).
- 5. (`--rewrite`; README item 11.) Rewrite solver, from stage 4's weights: the expression is
-    rewritten after every step and each column carries the digits found so far
-    (`arith.rewrite_solution`); stage 4's vote sets are replayed so that it keeps voting.
- 6. (`--free-order`; README item 11.) The same along random valid paths
-    (`arith.free_order_solution`), from stage 5's weights.
- 7. (`--stepwise`; README item 12.) Step-wise vote synthesis, from stage 4's weights.
- 8–10. (`--residue`, `--listed`, `--listed-more`; README item 13.) Synthesis that works out the
-    problem's last digit and picks among the answers that end in it (`arith.residue_solution`),
-    from stage 4's weights; then, from stage 8's, the check written against every reference
-    (`arith.listed_solution`), continued on fresh draws in stage 10.
- 11–12. (README item 14; stage 12 is the committed model.) Self-checked solver, from stage 10's
-    weights, continued on fresh draws in stage 12: after its steps the solver works the
-    problem's last digit from one-digit facts and gives no answer where its own answer does not
-    end in it (`arith.self_checked_solution`); the synthesizer votes over the answers left
-    (`arith.vote_solution`), and solves the problem itself where none is.
- Export: onnx-community layout in models/pacore-tiny/.
+Stages (models/arith/README.md, "Training", says more, and "What was tried" why):
+ 1. Solver: training-split `arith` problems of all levels, the steps inside `<think>…</think>`
+    and a short conclusion, `The answer is N.` (`arith.solution`).
+ 1b. Worked solver: fresh problems, the conclusion restating the steps (`arith.worked_solution`).
+ sampling: 16 worked answers of its own at temperature 1 for 3,500 other training problems.
+ 2w. Synthesizer: pacore's `default` synthesis prompt over 1–16 of those compacted answers, the
+    gold worked solution as target; plain problems mixed in.
+ 2c. Checked synthesis (README item 9; as a synthesizer it lost, but stage 3 starts from it):
+    the target copies the steps its references agree on and recomputes the disputed ones
+    (`arith.checked_solution`), on fresh sets and on sets of simulated references.
+ 3. Column solver, in three parts (STAGE3_PARTS): every step worked digit by digit before it is
+    written whole (`arith.column_solution`), then the short conclusion.
+ sampling4: 16 column answers of its own at temperature 1 for 400 training problems of levels 5–6.
+ 4. Vote synthesis over 1–16 of those answers, the correct answer as target (`arith.vote_solution`).
+ 8–10. (README item 13, not shipped by itself; stage 11 starts from it.) Synthesis that works the
+    problem's last digit (`arith.residue_lines`) and picks among the answers that end in it
+    (`arith.residue_solution`); from stage 9 on, each reference marked against that check
+    (`arith.listed_solution`); stage 10 continues stage 9 on fresh draws.
+ 11–12. (README item 14; stage 12 is the committed model.) The solver checks its own answer's
+    last digit and gives no answer where the check fails (`arith.self_checked_solution`); the
+    synthesizer votes over the answers given (`arith.vote_solution`) and solves the problem
+    itself where none is. Stage 12 continues stage 11 on fresh draws.
+ export: onnx-community layout in models/pacore-tiny/.
+
+Stages 5–7 and the flags that exported other stages (`--columns`, `--worked`, `--checked`,
+`--rewrite`, `--free-order`, `--stepwise`, `--residue`, `--listed`, `--listed-more`,
+`--self-check`) were experiments that did not ship; their code is in git history (commit 6d51feb)
+and their numbers in models/arith/README.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-import os
 import random as pyrandom
 import shutil
 import sys
@@ -78,46 +66,45 @@ import arith  # noqa: E402
 import tiny  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN = Path(os.environ.get("PACORE_TINY_RUN", ROOT / "models" / "arith" / "run"))
-OUT = Path(os.environ.get("PACORE_TINY_OUT", ROOT / "models" / "pacore-tiny"))
+RUN = ROOT / "models" / "arith" / "run"  # --run-dir
+OUT = ROOT / "models" / "pacore-tiny"  # --out
 SEED = 20260601
-SMOKE = os.environ.get("PACORE_TINY_SMOKE") == "1"  # a minutes-long dry run of every stage
 
 VOCAB_SIZE = 384  # 256 bytes + merges + 5 special tokens
 MODEL = dict(hidden=192, intermediate=512, layers=4, heads=6, kv_heads=2, max_positions=1024)
+CHECKPOINT_EVERY = 50
+BATCH_TOKENS = 6000  # stages 2w–12: each batch fills this many tokens from one length bucket
 
 # Stage 1: plain problems, all levels.
 LEVEL_WEIGHTS = {1: 0.05, 2: 0.1, 3: 0.15, 4: 0.25, 5: 0.25, 6: 0.2}
 STAGE1_POOL = 120_000
 STAGE1_STEPS = 1200
-STAGE1_BATCH = 64
+STAGE1_BATCH = 64  # stage 1b too
 STAGE1_LR = 2e-3
 
-# Stage 1b: the solver continues on worked conclusions (`arith.worked_solution`), more steps.
+# Stage 1b: the solver continues on worked conclusions (`arith.worked_solution`).
 STAGE1B_LEVELS = {1: 0.05, 2: 0.25, 3: 0.3, 4: 0.25, 5: 0.1, 6: 0.05}
 STAGE1B_POOL = 60_000
-STAGE1B_STEPS = int(os.environ.get("PACORE_TINY_STAGE1B_STEPS", "400"))
+STAGE1B_STEPS = 400
 STAGE1B_LR = 1e-3
 
-# Stage 2w: synthesis over worked messages, natural (unfiltered) reference sets, gold targets.
+# Sampling and stage 2w: synthesis over worked messages, natural (unfiltered) reference sets and
+# sets whose plurality is wrong, gold targets.
 STAGE2W_PROBLEMS = {2: 2500, 3: 1000}
 SAMPLES_PER_PROBLEM = 16
+MAX_NEW_WORKED = 200  # sampling's budget for a worked answer; greedy-reference.json's too
 STAGE2W_SETS = 2
 STAGE2W_HARD_SETS = 1
-STAGE2W_STEPS = int(os.environ.get("PACORE_TINY_STAGE2W_STEPS", "1000"))
+STAGE2W_STEPS = 1000
 STAGE2W_LR = 6e-4
-STAGE2W_TOKENS = 6000
-STAGE2W_PLAIN = {1: 0.1, 2: 0.4, 3: 0.5, 4: 0.4, 5: 0.1}  # plain problems per synthesis set
+STAGE2W_PLAIN = {1: 0.1, 2: 0.4, 3: 0.5, 4: 0.4, 5: 0.1}  # plain problems per synthesis set (2c too)
 # Stage 2c: synthesis that checks what the references dispute (`arith.checked_solution`), from
-# stage 2w's weights, on fresh sets drawn from the same own answers.
-STAGE2C_STEPS = int(os.environ.get("PACORE_TINY_STAGE2C_STEPS", "1200"))
+# stage 2w's weights, on fresh sets drawn from the same own answers, plus one set per fresh
+# training problem with simulated references (`simulated_messages`), so that no synthesis problem
+# repeats and reading the references is the only way to the target.
+STAGE2C_STEPS = 1200
 STAGE2C_LR = 6e-4
-# Besides the own answers' sets, one set per fresh training problem with simulated references
-# (`simulated_messages`), so that no synthesis problem repeats and reading the references is the
-# only way to the target.
 STAGE2C_SIMULATED = {2: 9000, 3: 6000}
-MAX_NEW_WORKED = 200
-MAX_NEW_CHECKED = 288  # a level-2 synthesis that checks every step takes up to ~270 tokens
 
 # Stage 3: the column solver (`arith.column_solution`), from stage 2c's weights, in three parts:
 # (name, first form of the column lines, level shares, pool seed offset, steps, peak lr, batch
@@ -129,124 +116,73 @@ STAGE3_PARTS = [
     ("stage3b", False, STAGE3_LEVELS, 800, 500, 1e-3, 10),
     ("stage3c", False, {2: 0.1, 3: 0.2, 4: 0.3, 5: 0.25, 6: 0.15}, 850, 600, 6e-4, 11),
 ]
-# Stage 4: vote synthesis (`arith.vote_solution`) over sets of the column solver's own answers.
+# Sampling4 and stage 4: vote synthesis (`arith.vote_solution`) over sets of the column solver's
+# own answers. Column solutions of levels 1–6 take at most ~420 tokens (level 4 ~300, level 5 ~360).
 STAGE4_PROBLEMS = {5: 250, 6: 150}
+MAX_NEW_COLUMNS = 448
 STAGE4_SETS = 4
-STAGE4_STEPS = int(os.environ.get("PACORE_TINY_STAGE4_STEPS", "400"))
+STAGE4_STEPS = 400
 STAGE4_LR = 5e-4
 STAGE4_PLAIN = {3: 0.1, 4: 0.2, 5: 0.3, 6: 0.2}  # plain problems per synthesis set
-# Column solutions of levels 1–6 take at most ~420 tokens (level 4 ~300, level 5 ~360).
-MAX_NEW_COLUMNS = 448
-# Stage 5 (`--rewrite`): the rewrite solver (`arith.rewrite_solution`), from stage 4's weights, with
-# stage 4's vote sets replayed STAGE5_REPLAY times so that it keeps voting.
-STAGE5_POOL = 60_000
-STAGE5_LEVELS = {1: 0.03, 2: 0.1, 3: 0.15, 4: 0.25, 5: 0.25, 6: 0.22}
-STAGE5_STEPS = int(os.environ.get("PACORE_TINY_STAGE5_STEPS", "1000"))
-STAGE5_LR = 8e-4
-STAGE5_REPLAY = 5
-# Rewrite solutions of level 5 take ~310 tokens (98% under 475), level 6 ~385 (98% under 560);
-# pacore's default budget is at most half the 1,024-token window anyway.
-MAX_NEW_REWRITE = 512
-# Stage 6 (`--free-order`): the rewrite solver along random valid paths
-# (`arith.free_order_solution`), from stage 5's weights, vote sets replayed as in stage 5.
-STAGE6_STEPS = int(os.environ.get("PACORE_TINY_STAGE6_STEPS", "600"))
-STAGE6_LR = 6e-4
-# Stage 7 (`--stepwise`): from stage 4's weights, the solver restates its step lines after
-# `</think>` (`arith.column_solution(worked=True)`), and the synthesizer writes the steps with,
-# for each, the result its references give most (`arith.stepwise_solution`): models/arith/README.md,
-# item 12. References: stage 4's stored own answers, compacted as a stage-7 solver would write them
-# (`arith.chain_message`), STAGE7_SETS sets per problem, plus one set of simulated references
-# (`simulated_chain_messages`) for each of STAGE7_SIMULATED fresh problems.
-STAGE7_SETS = 4
-STAGE7_SIMULATED = {4: 1500, 5: 4000, 6: 2500}
-STAGE7_PLAIN = {3: 0.1, 4: 0.2, 5: 0.3, 6: 0.2}
-STAGE7_STEPS = int(os.environ.get("PACORE_TINY_STAGE7_STEPS", "500"))
-STAGE7_LR = 5e-4
-# 16 messages of ~65 tokens (level 5) make a synthesis prompt of ~1,400 tokens: the window is 2,048
-# (RoPE positions; nothing in the weights depends on it), and longer sets are left out of training.
-STAGE7_WINDOW = 2048
-STAGE7_LONGEST = 1800
-# Measured on stage 4's own answers (levels 5–6; the first wrong line of an answer): per step, a
-# left-hand side not the problem's (a misread operand or result) 5.6%, a wrong result 4.5%.
-STAGE7_MISREAD, STAGE7_SLIP = 0.056, 0.045
-# Stage 8 (`--residue`): from stage 4's weights, the synthesizer first works the problem's last
-# digit (`arith.residue_lines`) and then names the most frequent reference answer that ends in it
+
+# Simulated references (stages 8–12): per step of the column solver's answers at levels 5–6 (the
+# first wrong line of an answer, measured on stage 4's), a left-hand side not the problem's (a
+# misread operand or result) 5.6%, a wrong result 4.5%.
+MISREAD_RATE, SLIP_RATE = 0.056, 0.045
+
+# Stage 8: from stage 4's weights, the synthesizer first works the problem's last digit
+# (`arith.residue_lines`) and then names the most frequent reference answer that ends in it
 # (`arith.residue_solution`): models/arith/README.md, item 13. References: stage 4's stored own
 # answers, STAGE8_SETS sets per problem, plus one set for each of STAGE8_SIMULATED fresh problems
 # whose wrong answers come from simulated column answers (`simulated_answer_set`).
 STAGE8_SETS = 4
 STAGE8_SIMULATED = {3: 800, 4: 1500, 5: 3000, 6: 2200}
 STAGE8_PLAIN = {3: 0.1, 4: 0.2, 5: 0.3, 6: 0.2}
-STAGE8_STEPS = int(os.environ.get("PACORE_TINY_STAGE8_STEPS", "600"))
+STAGE8_STEPS = 600
 STAGE8_LR = 5e-4
-# Stage 9 (`--listed`): from stage 8's weights, the same kind of sets (drawn afresh), the target
-# now copying every reference and marking its answer against the check before the pick
+# Stage 9: from stage 8's weights, the same kind of sets (drawn afresh), the target now copying
+# every reference and marking its answer against the check before the pick
 # (`arith.listed_solution`): stage 8's synthesizer computed the check but did not pick by it.
-STAGE9_STEPS = int(os.environ.get("PACORE_TINY_STAGE9_STEPS", "700"))
+STAGE9_STEPS = 700
 STAGE9_LR = 5e-4
-# Stage 10 (`--listed-more`): stage 9 continued on fresh draws at a lower peak rate; its copies of
-# the references still followed the plurality (69% right on simulated sets after 700 steps).
-STAGE10_STEPS = int(os.environ.get("PACORE_TINY_STAGE10_STEPS", "500"))
+# Stage 10: stage 9 continued on fresh draws at a lower peak rate.
+STAGE10_STEPS = 500
 STAGE10_LR = 3e-4
-# Stage 11 (`--self-check`): from stage 10's weights, the solver checks its own answer's last digit
-# and gives no answer where the check fails (`arith.self_checked_solution`), and the synthesizer
-# votes over the answers that are left: models/arith/README.md, item 14. Solver examples: gold
-# solutions of fresh problems; stage 4's stored answers and simulated slipped solutions
-# (`slipped_solution`) continued by the check (their steps are not trained on). Synthesis sets:
-# stage 4's stored answers and simulated answer sets as a stage-11 solver would report them, its
-# check wrong STAGE11_CHECK_ERROR of the time.
+# Stage 11: from stage 10's weights, the solver checks its own answer's last digit and gives no
+# answer where the check fails (`arith.self_checked_solution`), and the synthesizer votes over the
+# answers that are left: models/arith/README.md, item 14. Solver examples: gold solutions of fresh
+# problems; stage 4's stored answers and simulated slipped solutions (`slipped_solution`)
+# continued by the check (their steps are not trained on). Synthesis sets: stage 4's stored
+# answers and simulated answer sets as a stage-11 solver would report them, its check wrong
+# STAGE11_CHECK_ERROR of the time.
 STAGE11_GOLD = {3: 400, 4: 900, 5: 1500, 6: 1200}
 STAGE11_OWN_PER_PROBLEM = 8
 STAGE11_SLIPPED = {3: 300, 4: 700, 5: 1200, 6: 800}
 STAGE11_SETS = 4
 STAGE11_SIMULATED = {4: 500, 5: 1200, 6: 800}
 STAGE11_CHECK_ERROR = 0.1
-STAGE11_STEPS = int(os.environ.get("PACORE_TINY_STAGE11_STEPS", "700"))
+STAGE11_STEPS = 700
 STAGE11_LR = 5e-4
 # Stage 12 (the committed model): stage 11 continued on fresh draws at a lower peak rate; stage
 # 11's own check ended with the right digit in only 0.61 of its held-out answers.
-STAGE12_STEPS = int(os.environ.get("PACORE_TINY_STAGE12_STEPS", "500"))
+STAGE12_STEPS = 500
 STAGE12_LR = 3e-4
-# The stage exported: stage 12 (the committed model) unless a flag picks another. `--columns`
-# stops after stage 4 (the model committed before), `--worked` after stage 2w, `--checked` after
-# stage 2c; `--rewrite` and `--free-order` go on to the experiments of stages 5 and 6
-# (models/arith/README.md, items 9–11), `--stepwise` to stage 7's (item 12); `--residue`,
-# `--listed` and `--listed-more` stop at stages 8–10 (item 13) on the way to stages 11–12 (item
-# 14), `--self-check` at stage 11.
-# Each stage's predecessor: stages 5, 7 and 8 all start from stage 4.
-AFTER = {"stage2w": None, "stage2c": "stage2w", "stage4": "stage2c", "stage5": "stage4", "stage6": "stage5", "stage7": "stage4", "stage8": "stage4", "stage9": "stage8", "stage10": "stage9", "stage11": "stage10", "stage12": "stage11"}
-FLAGS = {"--worked": "stage2w", "--checked": "stage2c", "--rewrite": "stage5", "--free-order": "stage6", "--stepwise": "stage7", "--residue": "stage8", "--listed": "stage9", "--listed-more": "stage10", "--columns": "stage4", "--self-check": "stage11"}
-LAST = next((stage for flag, stage in FLAGS.items() if flag in sys.argv), "stage12")
 
-
-def runs_through(stage: str, last: str = LAST) -> bool:
-    """Whether the run to `last` passes through `stage`."""
-    at = last
-    while at is not None and at != stage:
-        at = AFTER[at]
-    return at == stage
-
-
-CHECKED, COLUMNS, REWRITE, FREE_ORDER, STEPWISE = (runs_through(s) for s in ["stage2c", "stage4", "stage5", "stage6", "stage7"])
-if STEPWISE:
-    MODEL = {**MODEL, "max_positions": STAGE7_WINDOW}
 # generation_config.json `max_new_tokens`, the output budget pacore uses when a run sets none:
-# the exported stage's longest answers (column solutions up to ~420 tokens, ~540 with stage 11's
-# check; worked ones ~165, a checking synthesis ~270); pacore also keeps it under half the
-# 1,024-token window.
-MAX_NEW_TOKENS = MAX_NEW_REWRITE if REWRITE or STEPWISE or runs_through("stage11") else MAX_NEW_COLUMNS if COLUMNS else 256 if CHECKED else 192
-# Wall-time keys a stage adds besides its own name (`stage8`, `stage8_data`): stage 4 follows
-# stage 3's parts and its own sampling.
-EXTRA_WALL_KEYS = {"stage4": ("stage3", "sampling4")}
+# self-checked column solutions take up to ~470 tokens at level 5, ~540 at level 6; pacore also
+# keeps it under half the 1,024-token window.
+MAX_NEW_TOKENS = 512
+
+# What `--until` accepts, in the order the run passes them.
+STAGES = ["stage1", "stage1b", "sampling", "stage2w", "stage2c", "stage3", "sampling4", "stage4", "stage8", "stage9", "stage10", "stage11", "stage12"]
 
 
-def later_wall_keys(last: str) -> tuple[str, ...]:
-    """Prefixes of the wall-time keys of the stages the run to `last` does not pass through,
-    left out of its config.json."""
-    off_path = [s for s in AFTER if not runs_through(s, last)]
-    return tuple(key for s in off_path for key in (s, *EXTRA_WALL_KEYS.get(s, ())))
-
-if SMOKE:
+def smoke() -> None:
+    """`--smoke`: every stage with a few examples and 10 steps, to try the pipeline in minutes."""
+    global STAGE1_POOL, STAGE1_STEPS, STAGE1B_POOL, STAGE1B_STEPS, STAGE2W_PROBLEMS, STAGE2W_STEPS
+    global STAGE2C_STEPS, STAGE2C_SIMULATED, MAX_NEW_WORKED, STAGE3_POOL, STAGE3_PARTS, STAGE4_PROBLEMS
+    global STAGE4_STEPS, MAX_NEW_COLUMNS, STAGE8_SIMULATED, STAGE8_STEPS, STAGE9_STEPS, STAGE10_STEPS
+    global STAGE11_GOLD, STAGE11_SLIPPED, STAGE11_SIMULATED, STAGE11_STEPS, STAGE12_STEPS
     STAGE1_POOL, STAGE1_STEPS = 2000, 10
     STAGE1B_POOL, STAGE1B_STEPS = 2000, 10
     STAGE2W_PROBLEMS, STAGE2W_STEPS, STAGE2C_STEPS = {2: 10, 3: 10}, 10, 10
@@ -255,24 +191,28 @@ if SMOKE:
     STAGE3_POOL = 2000
     STAGE3_PARTS = [(name, check, levels, seed, 10, lr, batch) for name, check, levels, seed, _, lr, batch in STAGE3_PARTS]
     STAGE4_PROBLEMS, STAGE4_STEPS, MAX_NEW_COLUMNS = {4: 10, 5: 10}, 10, 60
-    STAGE5_POOL, STAGE5_STEPS, STAGE6_STEPS = 2000, 10, 10
-    STAGE7_SIMULATED, STAGE7_STEPS = {5: 20}, 10
     STAGE8_SIMULATED, STAGE8_STEPS, STAGE9_STEPS, STAGE10_STEPS = {5: 20}, 10, 10, 10
     STAGE11_GOLD, STAGE11_SLIPPED, STAGE11_SIMULATED, STAGE11_STEPS, STAGE12_STEPS = {5: 20}, {5: 20}, {5: 20}, 10, 10
 
-CHECKPOINT_EVERY = 50
 
 def log(*args):
     print(time.strftime("%H:%M:%S"), *args, flush=True)
 
 
-def tally_lines(answers: list) -> list[tuple[str, int]]:
-    """Distinct answers with their counts, most frequent first (ties: first appearance)."""
-    counts: dict = {}
-    for a in answers:
-        if a is not None:
-            counts[a] = counts.get(a, 0) + 1
-    return sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties keep first appearance
+# Wall seconds per stage (and per stage's data), kept in RUN/wall.json across resumed runs; the
+# export writes them to config.json (`trainingWallSeconds`).
+WALL: dict = {}
+
+
+def timed(name: str, fn):
+    t = time.time()
+    result = fn()
+    WALL[name] = round(WALL.get(name, 0) + time.time() - t)
+    (RUN / "wall.json").write_text(json.dumps(WALL))
+    return result
+
+
+# ----------------------------------------------------------------------------- tokenizer
 
 
 def tokenizer_synthesis_text(expression: str) -> str:
@@ -281,9 +221,6 @@ def tokenizer_synthesis_text(expression: str) -> str:
     with them stage 1, reproduce exactly."""
     steps, value = arith.steps_of(expression)
     return f"<think>\nCheck {value}:\n" + "\n".join(steps) + "\n</think>\n" + arith.conclusion(value)
-
-
-# ----------------------------------------------------------------------------- tokenizer
 
 
 def build_tokenizer() -> tiny.Bpe:
@@ -385,19 +322,22 @@ def train_loop(name: str, model, pool, steps: int, batch: int, peak_lr: float, s
     return model
 
 
+def finished(name: str, steps: int, model) -> bool:
+    """Loads RUN/{name}.pt into `model` if that stage ran all its steps."""
+    path = RUN / f"{name}.pt"
+    if not path.exists():
+        return False
+    state = torch.load(path)
+    if state["step"] < steps:
+        return False
+    model.load_state_dict(state["model"])
+    model.eval()
+    return True
+
+
 def train_problems(counts: dict, seed_offset: int) -> list:
     """`count` training problems per level, level by level, drawn with seed SEED + offset + level."""
     return [p for level, count in counts.items() for p in arith.generate(SEED + seed_offset + level, count, "train", level)]
-
-
-def stage1_pool(bpe: tiny.Bpe):
-    levels = list(LEVEL_WEIGHTS)
-    pool = []
-    for level in levels:
-        count = int(STAGE1_POOL * LEVEL_WEIGHTS[level])
-        for p in arith.generate(SEED + level, count, "train", level):
-            pool.append(encode_example(bpe, p["prompt"], arith.solution(p["expression"])))
-    return pool
 
 
 def shares_of(total: int, shares: dict) -> dict:
@@ -405,12 +345,7 @@ def shares_of(total: int, shares: dict) -> dict:
     return {level: int(total * share) for level, share in shares.items()}
 
 
-def stage1b_pool(bpe: tiny.Bpe):
-    problems = train_problems(shares_of(STAGE1B_POOL, STAGE1B_LEVELS), 300)
-    return [encode_example(bpe, p["prompt"], arith.worked_solution(p["expression"])) for p in problems]
-
-
-# ----------------------------------------------------------------------------- stage 2 data
+# ----------------------------------------------------------------------------- references: the model's own answers, simulated ones
 
 
 def own_answers(model, bpe: tiny.Bpe, name: str, problems: list, seed: int, max_new: int):
@@ -441,14 +376,18 @@ def own_answers(model, bpe: tiny.Bpe, name: str, problems: list, seed: int, max_
     return records
 
 
-def own_worked_answers(model, bpe: tiny.Bpe):
-    """Stage 2w's references: worked answers for STAGE2W_PROBLEMS (run/own-answers-worked.json)."""
-    return own_answers(model, bpe, "worked", train_problems(STAGE2W_PROBLEMS, 400), SEED + 4, MAX_NEW_WORKED)
-
-
 def reference_count(rng: pyrandom.Random) -> int:
     """1–16 references, 4 (the final round) and 16 (the first synthesis round) most often."""
     return rng.choice([1, 2, 3, 4, 4, 4, 4, 6, 8, 12, 16, 16, 16, 16, rng.randint(2, 16)])
+
+
+def tally_lines(answers: list) -> list[tuple[str, int]]:
+    """Distinct answers with their counts, most frequent first (ties: first appearance)."""
+    counts: dict = {}
+    for a in answers:
+        if a is not None:
+            counts[a] = counts.get(a, 0) + 1
+    return sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties keep first appearance
 
 
 # Step error rates of the stage-1b solver by the operation on magnitudes and the longer operand's
@@ -499,6 +438,207 @@ def simulated_messages(expression: str, k: int, rng: pyrandom.Random) -> list[st
         value = arith.evaluate(tree, lines, alter)
         messages.append("\n" + arith.worked_conclusion(lines, value))
     return messages
+
+
+def misread(value: int, rng: pyrandom.Random) -> int:
+    """A number copied wrong: one digit replaced, dropped or doubled; the sign kept."""
+    digits = list(str(abs(value)))
+    i = rng.randrange(len(digits))
+    kind = rng.random()
+    if kind < 0.6 or len(digits) == 1:
+        digits[i] = rng.choice([d for d in "0123456789" if d != digits[i]])
+    elif kind < 0.8:
+        del digits[i]
+    else:
+        digits.insert(i, digits[i])
+    result = int("".join(digits) or "0")
+    return -result if value < 0 else result
+
+
+def simulated_chain_messages(expression: str, k: int, rng: pyrandom.Random, misread_rate: float) -> list[str]:
+    """k worked messages for `expression` with the column solver's two kinds of first slips,
+    each a habit of the step as the solver's are: a step's operand copied wrong (its left-hand
+    side is then not the problem's) and a wrong result. Each step (left-hand side, operand) gets
+    its own rate (the measured one scaled by 0.2, 0.7 or 2) and a favourite wrong value that
+    half its slips take. A slip carries into the later steps. One operand per step (drawn at
+    random) may be misread, at `misread_rate`."""
+    tree = arith.parse(expression)
+    habits: dict = {}
+
+    def habit(key, value: int, base: float, wrong) -> int:
+        if key not in habits:
+            habits[key] = (base * rng.choice([0.2, 0.7, 2.0]), wrong(value, rng))
+        rate, favourite = habits[key]
+        if rng.random() >= rate:
+            return value
+        return favourite if rng.random() < 0.5 else wrong(value, rng)
+
+    def walk(node, lines: list[str]) -> int:
+        if node[0] == "num":
+            return node[1]
+        if node[0] == "group":
+            return walk(node[1], lines)
+        a, b, op = walk(node[2], lines), walk(node[3], lines), node[1]
+        true_left = arith.step_left(a, op, b)
+        if rng.random() < 0.5:
+            a = habit((true_left, "a"), a, misread_rate, misread)
+        else:
+            b = habit((true_left, "b"), b, misread_rate, misread)
+        left = arith.step_left(a, op, b)
+        value = habit(left, arith.apply(a, op, b), SLIP_RATE, slip)
+        lines.append(f"{left}={value}")
+        return value
+
+    messages = []
+    for _ in range(k):
+        lines: list[str] = []
+        value = walk(tree, lines)
+        messages.append("\n" + arith.worked_conclusion(lines, value))
+    return messages
+
+
+def simulated_answer_set(p, k: int, rng: pyrandom.Random) -> list[str]:
+    """k answer-only messages for problem `p` shaped like the column solver's at levels 5–6,
+    where wrong answers repeat within a problem (which `simulated_chain_messages` alone does not
+    reproduce: 16 of its answers have the right plurality 99% of the time). Wrong values come
+    from simulated column answers with slips and misread operands at twice the measured rates;
+    1–4 of them become the problem's habits, and each reference is the right answer with a
+    probability drawn from 0.1–0.8, else one of the habits (weighted at random)."""
+    wrong = []
+    for m in simulated_chain_messages(p["expression"], 24, rng, 2 * MISREAD_RATE):
+        a = arith.extract(m)
+        if a != p["answer"] and a not in wrong:
+            wrong.append(a)
+    if not wrong:
+        return ["\n" + arith.conclusion(p["answer"])] * k
+    habits = rng.sample(wrong, min(len(wrong), rng.randint(1, 4)))
+    weights = [rng.random() for _ in habits]
+    right = rng.uniform(0.1, 0.8)
+    answers = [p["answer"] if rng.random() < right else rng.choices(habits, weights)[0] for _ in range(k)]
+    return ["\n" + arith.conclusion(a) for a in answers]
+
+
+def residue_pick(answers: list, value: int):
+    """What a stage-8 synthesizer should name: the most frequent answer whose last digit is
+    `value`'s (ties: first appearance), else the most frequent answer."""
+    passing = [a for a in answers if a is not None and int(a) % 10 == value % 10]
+    tally = tally_lines(passing) or tally_lines(answers)
+    return tally[0][0] if tally else None
+
+
+def own_sets(records, per_problem: int, rng: pyrandom.Random, add) -> None:
+    """`add(problem, messages)` for `per_problem` sets of 1–16 of each record's own compacted
+    answers."""
+    for r in records:
+        messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
+        for _ in range(per_problem):
+            add(r, rng.sample(messages, min(reference_count(rng), len(messages))))
+
+
+def simulated_sets(counts: dict, seed: int, rng: pyrandom.Random, add, keep=None) -> None:
+    """`add(problem, messages)` for one set of simulated answers (`simulated_answer_set`) per fresh
+    training problem, `counts[level]` of each level drawn with seed `seed + level`; `keep`, if
+    given, may leave a set out."""
+    for level, count in counts.items():
+        for p in arith.generate(seed + level, count, "train", level):
+            messages = simulated_answer_set(p, reference_count(rng), rng)
+            if keep is None or keep(p, messages):
+                add(p, messages)
+
+
+def encode_continued(bpe: tiny.Bpe, prompt_text: str, prefix: str, continuation: str):
+    """An example whose assistant turn starts with `prefix` (not trained on: a slip in it is not
+    something to learn) and goes on with `continuation`; None where the two do not tokenize
+    apart the way the whole text does."""
+    ids, _ = encode_example(bpe, prompt_text, prefix + continuation)
+    head = bpe.encode(tiny.chat_prompt(prompt_text)) + bpe.encode(prefix)
+    return (ids, len(head)) if ids[: len(head)] == head else None
+
+
+def slipped_solution(expression: str, rng: pyrandom.Random) -> tuple[str, int]:
+    """A column solution's `<think>` lines with one slip the column solver makes, carried into the
+    later steps: at one step drawn at random, an operand misread (the columns then work the wrong
+    operand) or the result written wrong from right columns. Returns the lines and the result of
+    the last step."""
+    steps, _ = arith.steps_of(expression)
+    at, misread_it = rng.randrange(len(steps)), rng.random() < 0.5
+    lines: list[str] = []
+
+    def walk(node) -> int:
+        if node[0] == "num":
+            return node[1]
+        if node[0] == "group":
+            return walk(node[1])
+        a, b, op = walk(node[2]), walk(node[3]), node[1]
+        here = len(lines) // 2 == at
+        if here and misread_it:
+            if rng.random() < 0.5:
+                a = misread(a, rng)
+            else:
+                b = misread(b, rng)
+        left = arith.step_left(a, op, b)
+        value = arith.apply(a, op, b)
+        written = slip(value, rng) if here and not misread_it else value
+        lines.extend([arith.column_line(left), f"{left}={written}"])
+        return written
+
+    value = walk(arith.parse(expression))
+    return "<think>\n" + "\n".join(lines) + "\n", value
+
+
+def reported(message: str, true_residue: int, rng: pyrandom.Random) -> str:
+    """The message a stage-11 solver would have written for an answer-only `message`: the same
+    where its check passes, ABSTAIN where it fails. Its check digit is wrong (another digit) with
+    probability STAGE11_CHECK_ERROR."""
+    a = arith.extract(message)
+    if a is None:
+        return message
+    digit = true_residue
+    if rng.random() < STAGE11_CHECK_ERROR:
+        digit = rng.choice([d for d in range(10) if d != true_residue])
+    return message if int(a) % 10 == digit else "\n" + arith.ABSTAIN
+
+
+# ----------------------------------------------------------------------------- the stages, in order
+
+
+def stage1_pool(bpe: tiny.Bpe):
+    levels = list(LEVEL_WEIGHTS)
+    pool = []
+    for level in levels:
+        count = int(STAGE1_POOL * LEVEL_WEIGHTS[level])
+        for p in arith.generate(SEED + level, count, "train", level):
+            pool.append(encode_example(bpe, p["prompt"], arith.solution(p["expression"])))
+    return pool
+
+
+def stage1(model, bpe: tiny.Bpe) -> None:
+    """Solver: plain problems of all levels (`arith.solution`), 1,200 steps of 64."""
+    if finished("stage1", STAGE1_STEPS, model):
+        return
+    pool = timed("stage1_data", lambda: stage1_pool(bpe))
+    log(f"stage 1 pool {len(pool)} examples")
+    timed("stage1", lambda: train_loop("stage1", model, pool, STAGE1_STEPS, STAGE1_BATCH, STAGE1_LR, SEED))
+
+
+def stage1b_pool(bpe: tiny.Bpe):
+    problems = train_problems(shares_of(STAGE1B_POOL, STAGE1B_LEVELS), 300)
+    return [encode_example(bpe, p["prompt"], arith.worked_solution(p["expression"])) for p in problems]
+
+
+def stage1b(model, bpe: tiny.Bpe) -> None:
+    """Worked solver: fresh problems, worked conclusions (`arith.worked_solution`), 400 steps of 64."""
+    if finished("stage1b", STAGE1B_STEPS, model):
+        return
+    pool = timed("stage1b_data", lambda: stage1b_pool(bpe))
+    log(f"stage 1b pool {len(pool)} examples")
+    timed("stage1b", lambda: train_loop("stage1b", model, pool, STAGE1B_STEPS, STAGE1_BATCH, STAGE1B_LR, SEED + 6))
+
+
+def sampling(model, bpe: tiny.Bpe) -> list:
+    """Stage 2w's references: 16 worked answers of stage 1b for STAGE2W_PROBLEMS
+    (run/own-answers-worked.json)."""
+    return timed("sampling", lambda: own_answers(model, bpe, "worked", train_problems(STAGE2W_PROBLEMS, 400), SEED + 4, MAX_NEW_WORKED))
 
 
 def stage2w_pool(bpe: tiny.Bpe, records, checked: bool = False):
@@ -570,7 +710,22 @@ def stage2w_pool(bpe: tiny.Bpe, records, checked: bool = False):
     return synthesis + plain, stats
 
 
-# ----------------------------------------------------------------------------- stages 3 and 4
+def stage2w(model, bpe: tiny.Bpe, worked: list) -> None:
+    """Synthesizer over worked messages, gold worked solutions as target, 1,000 steps."""
+    if finished("stage2w", STAGE2W_STEPS, model):
+        return
+    pool, _ = stage2w_pool(bpe, worked)
+    log(f"stage 2w pool {len(pool)} examples")
+    timed("stage2w", lambda: train_loop("stage2w", model, pool, STAGE2W_STEPS, 0, STAGE2W_LR, SEED + 7, BATCH_TOKENS))
+
+
+def stage2c(model, bpe: tiny.Bpe, worked: list) -> None:
+    """Checked synthesis (`arith.checked_solution`) from stage 2w's weights, 1,200 steps."""
+    if finished("stage2c", STAGE2C_STEPS, model):
+        return
+    pool, _ = stage2w_pool(bpe, worked, checked=True)
+    log(f"stage 2c pool {len(pool)} examples")
+    timed("stage2c", lambda: train_loop("stage2c", model, pool, STAGE2C_STEPS, 0, STAGE2C_LR, SEED + 8, BATCH_TOKENS))
 
 
 def stage3_pool(bpe: tiny.Bpe, check_lines: bool, levels: dict, seed_offset: int):
@@ -578,9 +733,21 @@ def stage3_pool(bpe: tiny.Bpe, check_lines: bool, levels: dict, seed_offset: int
     return [encode_example(bpe, p["prompt"], arith.column_solution(p["expression"], check_lines)) for p in problems]
 
 
-def own_column_answers(model, bpe: tiny.Bpe):
-    """Stage 4's references: column answers for STAGE4_PROBLEMS (run/own-answers-column.json)."""
-    return own_answers(model, bpe, "column", train_problems(STAGE4_PROBLEMS, 1400), SEED + 14, MAX_NEW_COLUMNS)
+def stage3(model, bpe: tiny.Bpe) -> None:
+    """Column solver (`arith.column_solution`) from stage 2c's weights, in the three parts of
+    STAGE3_PARTS (600, 500 and 600 steps), each on its own pool of fresh problems."""
+    for name, check_lines, levels, seed_offset, steps, lr, batch_seed in STAGE3_PARTS:
+        if finished(name, steps, model):
+            continue
+        pool = timed(f"{name}_data", lambda: stage3_pool(bpe, check_lines, levels, seed_offset))
+        log(f"{name} pool {len(pool)} examples")
+        timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + batch_seed, BATCH_TOKENS))
+
+
+def sampling4(model, bpe: tiny.Bpe) -> list:
+    """The references of stages 4 and 8–12: 16 column answers of stage 3 for STAGE4_PROBLEMS
+    (run/own-answers-column.json)."""
+    return timed("sampling4", lambda: own_answers(model, bpe, "column", train_problems(STAGE4_PROBLEMS, 1400), SEED + 14, MAX_NEW_COLUMNS))
 
 
 def stage4_pool(bpe: tiny.Bpe, records):
@@ -617,176 +784,13 @@ def stage4_pool(bpe: tiny.Bpe, records):
     return synthesis + plain, stats
 
 
-def stage5_pool(bpe: tiny.Bpe, vote_sets: list, free_order: bool = False):
-    """Rewrite solutions of fresh training problems, plus stage 4's vote sets STAGE5_REPLAY times.
-    `free_order` (stage 6): other fresh problems, each along a path drawn at random."""
-    problems = train_problems(shares_of(STAGE5_POOL, STAGE5_LEVELS), 2000 if free_order else 1900)
-    rng = pyrandom.Random(SEED + 20)
-
-    def solve(expression: str) -> str:
-        return arith.free_order_solution(expression, rng) if free_order else arith.rewrite_solution(expression)
-
-    solutions = [encode_example(bpe, p["prompt"], solve(p["expression"])) for p in problems]
-    return solutions + vote_sets * STAGE5_REPLAY
-
-
-def misread(value: int, rng: pyrandom.Random) -> int:
-    """A number copied wrong: one digit replaced, dropped or doubled; the sign kept."""
-    digits = list(str(abs(value)))
-    i = rng.randrange(len(digits))
-    kind = rng.random()
-    if kind < 0.6 or len(digits) == 1:
-        digits[i] = rng.choice([d for d in "0123456789" if d != digits[i]])
-    elif kind < 0.8:
-        del digits[i]
-    else:
-        digits.insert(i, digits[i])
-    result = int("".join(digits) or "0")
-    return -result if value < 0 else result
-
-
-def simulated_chain_messages(expression: str, k: int, rng: pyrandom.Random, misread_rate: float = STAGE7_MISREAD / 2) -> list[str]:
-    """k stage-7 messages for `expression` with the column solver's two kinds of first slips,
-    each a habit of the step as the solver's are: a step's operand copied wrong (its left-hand
-    side is then not the problem's) and a wrong result. Each step (left-hand side, operand) gets
-    its own rate (the measured one scaled by 0.2, 0.7 or 2) and a favourite wrong value that
-    half its slips take. A slip carries into the later steps. One operand per step (drawn at
-    random) may be misread, at `misread_rate`; item 12 ran with half the measured rate."""
-    tree = arith.parse(expression)
-    habits: dict = {}
-
-    def habit(key, value: int, base: float, wrong) -> int:
-        if key not in habits:
-            habits[key] = (base * rng.choice([0.2, 0.7, 2.0]), wrong(value, rng))
-        rate, favourite = habits[key]
-        if rng.random() >= rate:
-            return value
-        return favourite if rng.random() < 0.5 else wrong(value, rng)
-
-    def walk(node, lines: list[str]) -> int:
-        if node[0] == "num":
-            return node[1]
-        if node[0] == "group":
-            return walk(node[1], lines)
-        a, b, op = walk(node[2], lines), walk(node[3], lines), node[1]
-        true_left = arith.step_left(a, op, b)
-        if rng.random() < 0.5:
-            a = habit((true_left, "a"), a, misread_rate, misread)
-        else:
-            b = habit((true_left, "b"), b, misread_rate, misread)
-        left = arith.step_left(a, op, b)
-        value = habit(left, arith.apply(a, op, b), STAGE7_SLIP, slip)
-        lines.append(f"{left}={value}")
-        return value
-
-    messages = []
-    for _ in range(k):
-        lines: list[str] = []
-        value = walk(tree, lines)
-        messages.append("\n" + arith.worked_conclusion(lines, value))
-    return messages
-
-
-def stepwise_reachable(expression: str, messages: list[str]) -> bool:
-    """Whether every gold step is written, with its right result, by some message: a set where
-    it is not has nothing that leads to the target (as stage 4 leaves out sets with no right
-    answer)."""
-    steps, _ = arith.steps_of(expression)
-    written = set()
-    for m in messages:
-        written.update(line for line in m.split("\n"))
-    return all(step in written for step in steps)
-
-
-def stage7_pool(bpe: tiny.Bpe, records):
-    """Stage 7's synthesis sets (own and simulated references, the gold step lines as target;
-    sets where some gold step is in no reference are left out) and plain problems, whose
-    conclusions now restate the steps."""
-    rng = pyrandom.Random(SEED + 22)
-    synthesis = []
-    stats = {"problems": len(records), "sets": 0, "simulatedSets": 0, "unreachable": 0, "tooLong": 0, "answerPluralityRight": 0, "target": "the gold step lines and answer, nothing inside <think>"}
-
-    def add(p, messages) -> None:
-        if not stepwise_reachable(p["expression"], messages):
-            stats["unreachable"] += 1
-            return
-        example = encode_example(bpe, arith.default_template(p["prompt"], messages), arith.stepwise_solution(p["expression"]))
-        if len(example[0]) > STAGE7_LONGEST:
-            stats["tooLong"] += 1
-            return
-        stats["sets"] += 1
-        stats["answerPluralityRight"] += tally_lines([arith.extract(m) for m in messages])[0][0] == p["answer"]
-        synthesis.append(example)
-
-    for r in records:
-        messages = [arith.chain_message(t) for t in r["samples"]]
-        for _ in range(STAGE7_SETS):
-            k = min(reference_count(rng), len(messages))
-            add(r, rng.sample(messages, k))
-    own = stats["sets"]
-    for level, count in STAGE7_SIMULATED.items():
-        for p in arith.generate(SEED + 2200 + level, count, "train", level):
-            messages = simulated_chain_messages(p["expression"], reference_count(rng), rng)
-            # PaCoRe's filter, halfway: half the sets whose plurality answer is right are left
-            # out, so that more of them need the step-wise vote.
-            if tally_lines([arith.extract(m) for m in messages])[0][0] != p["answer"] or rng.random() < 0.5:
-                add(p, messages)
-    stats["simulatedSets"] = stats["sets"] - own
-    log("stage 7 data:", json.dumps(stats))
-    plain = [
-        encode_example(bpe, p["prompt"], arith.column_solution(p["expression"], worked=True))
-        for p in train_problems(shares_of(len(synthesis), STAGE7_PLAIN), 2300)
-    ]
-    return synthesis + plain, stats
-
-
-def residue_pick(answers: list, value: int):
-    """What a stage-8 synthesizer should name: the most frequent answer whose last digit is
-    `value`'s (ties: first appearance), else the most frequent answer."""
-    passing = [a for a in answers if a is not None and int(a) % 10 == value % 10]
-    tally = tally_lines(passing) or tally_lines(answers)
-    return tally[0][0] if tally else None
-
-
-def simulated_answer_set(p, k: int, rng: pyrandom.Random) -> list[str]:
-    """k answer-only messages for problem `p` shaped like the column solver's at levels 5–6,
-    where wrong answers repeat within a problem (which `simulated_chain_messages` alone does not
-    reproduce: 16 of its answers have the right plurality 99% of the time). Wrong values come
-    from simulated column answers with slips and misread operands at twice the measured rates;
-    1–4 of them become the problem's habits, and each reference is the right answer with a
-    probability drawn from 0.1–0.8, else one of the habits (weighted at random)."""
-    wrong = []
-    for m in simulated_chain_messages(p["expression"], 24, rng, 2 * STAGE7_MISREAD):
-        a = arith.extract(m)
-        if a != p["answer"] and a not in wrong:
-            wrong.append(a)
-    if not wrong:
-        return ["\n" + arith.conclusion(p["answer"])] * k
-    habits = rng.sample(wrong, min(len(wrong), rng.randint(1, 4)))
-    weights = [rng.random() for _ in habits]
-    right = rng.uniform(0.1, 0.8)
-    answers = [p["answer"] if rng.random() < right else rng.choices(habits, weights)[0] for _ in range(k)]
-    return ["\n" + arith.conclusion(a) for a in answers]
-
-
-def own_sets(records, per_problem: int, rng: pyrandom.Random, add) -> None:
-    """`add(problem, messages)` for `per_problem` sets of 1–16 of each record's own compacted
-    answers."""
-    for r in records:
-        messages = [m for m in (arith.compact(t) for t in r["samples"]) if m.strip()]
-        for _ in range(per_problem):
-            add(r, rng.sample(messages, min(reference_count(rng), len(messages))))
-
-
-def simulated_sets(counts: dict, seed: int, rng: pyrandom.Random, add, keep=None) -> None:
-    """`add(problem, messages)` for one set of simulated answers (`simulated_answer_set`) per fresh
-    training problem, `counts[level]` of each level drawn with seed `seed + level`; `keep`, if
-    given, may leave a set out."""
-    for level, count in counts.items():
-        for p in arith.generate(seed + level, count, "train", level):
-            messages = simulated_answer_set(p, reference_count(rng), rng)
-            if keep is None or keep(p, messages):
-                add(p, messages)
+def stage4(model, bpe: tiny.Bpe, columns: list) -> None:
+    """Vote synthesis over the column answers (`arith.vote_solution`), 400 steps."""
+    if finished("stage4", STAGE4_STEPS, model):
+        return
+    pool, _ = stage4_pool(bpe, columns)
+    log(f"stage 4 pool {len(pool)} examples")
+    timed("stage4", lambda: train_loop("stage4", model, pool, STAGE4_STEPS, 0, STAGE4_LR, SEED + 16, BATCH_TOKENS))
 
 
 def stage8_pool(bpe: tiny.Bpe, records, stage: int = 8):
@@ -831,57 +835,33 @@ def stage8_pool(bpe: tiny.Bpe, records, stage: int = 8):
     return synthesis + plain, stats
 
 
-def encode_continued(bpe: tiny.Bpe, prompt_text: str, prefix: str, continuation: str):
-    """An example whose assistant turn starts with `prefix` (not trained on: a slip in it is not
-    something to learn) and goes on with `continuation`; None where the two do not tokenize
-    apart the way the whole text does."""
-    ids, _ = encode_example(bpe, prompt_text, prefix + continuation)
-    head = bpe.encode(tiny.chat_prompt(prompt_text)) + bpe.encode(prefix)
-    return (ids, len(head)) if ids[: len(head)] == head else None
+def stage8(model, bpe: tiny.Bpe, columns: list) -> None:
+    """Synthesis that works the problem's last digit, then names an answer that ends in it
+    (`arith.residue_solution`), from stage 4's weights, 600 steps."""
+    if finished("stage8", STAGE8_STEPS, model):
+        return
+    pool, _ = timed("stage8_data", lambda: stage8_pool(bpe, columns, 8))
+    log(f"stage 8 pool {len(pool)} examples")
+    timed("stage8", lambda: train_loop("stage8", model, pool, STAGE8_STEPS, 0, STAGE8_LR, SEED + 25, BATCH_TOKENS))
 
 
-def slipped_solution(expression: str, rng: pyrandom.Random) -> tuple[str, int]:
-    """A column solution's `<think>` lines with one slip the column solver makes, carried into the
-    later steps: at one step drawn at random, an operand misread (the columns then work the wrong
-    operand) or the result written wrong from right columns. Returns the lines and the result of
-    the last step."""
-    steps, _ = arith.steps_of(expression)
-    at, misread_it = rng.randrange(len(steps)), rng.random() < 0.5
-    lines: list[str] = []
-
-    def walk(node) -> int:
-        if node[0] == "num":
-            return node[1]
-        if node[0] == "group":
-            return walk(node[1])
-        a, b, op = walk(node[2]), walk(node[3]), node[1]
-        here = len(lines) // 2 == at
-        if here and misread_it:
-            if rng.random() < 0.5:
-                a = misread(a, rng)
-            else:
-                b = misread(b, rng)
-        left = arith.step_left(a, op, b)
-        value = arith.apply(a, op, b)
-        written = slip(value, rng) if here and not misread_it else value
-        lines.extend([arith.column_line(left), f"{left}={written}"])
-        return written
-
-    value = walk(arith.parse(expression))
-    return "<think>\n" + "\n".join(lines) + "\n", value
+def stage9(model, bpe: tiny.Bpe, columns: list) -> None:
+    """The check written against every reference (`arith.listed_solution`), from stage 8's
+    weights, 700 steps."""
+    if finished("stage9", STAGE9_STEPS, model):
+        return
+    pool, _ = timed("stage9_data", lambda: stage8_pool(bpe, columns, 9))
+    log(f"stage 9 pool {len(pool)} examples")
+    timed("stage9", lambda: train_loop("stage9", model, pool, STAGE9_STEPS, 0, STAGE9_LR, SEED + 27, BATCH_TOKENS))
 
 
-def reported(message: str, true_residue: int, rng: pyrandom.Random) -> str:
-    """The message a stage-11 solver would have written for an answer-only `message`: the same
-    where its check passes, ABSTAIN where it fails. Its check digit is wrong (another digit) with
-    probability STAGE11_CHECK_ERROR."""
-    a = arith.extract(message)
-    if a is None:
-        return message
-    digit = true_residue
-    if rng.random() < STAGE11_CHECK_ERROR:
-        digit = rng.choice([d for d in range(10) if d != true_residue])
-    return message if int(a) % 10 == digit else "\n" + arith.ABSTAIN
+def stage10(model, bpe: tiny.Bpe, columns: list) -> None:
+    """Stage 9 continued on fresh draws, 500 steps at peak lr 3e-4."""
+    if finished("stage10", STAGE10_STEPS, model):
+        return
+    pool, _ = timed("stage10_data", lambda: stage8_pool(bpe, columns, 10))
+    log(f"stage 10 pool {len(pool)} examples")
+    timed("stage10", lambda: train_loop("stage10", model, pool, STAGE10_STEPS, 0, STAGE10_LR, SEED + 29, BATCH_TOKENS))
 
 
 def stage11_pool(bpe: tiny.Bpe, records, stage: int = 11):
@@ -940,6 +920,25 @@ def stage11_pool(bpe: tiny.Bpe, records, stage: int = 11):
     return pool, stats
 
 
+def stage11(model, bpe: tiny.Bpe, columns: list) -> None:
+    """The solver checks its own answer (`arith.self_checked_solution`) and the synthesizer votes
+    over the answers given, from stage 10's weights, 700 steps."""
+    if finished("stage11", STAGE11_STEPS, model):
+        return
+    pool, _ = timed("stage11_data", lambda: stage11_pool(bpe, columns, 11))
+    log(f"stage 11 pool {len(pool)} examples")
+    timed("stage11", lambda: train_loop("stage11", model, pool, STAGE11_STEPS, 0, STAGE11_LR, SEED + 31, BATCH_TOKENS))
+
+
+def stage12(model, bpe: tiny.Bpe, columns: list) -> dict:
+    """Stage 11 continued on fresh draws, 500 steps at peak lr 3e-4: the committed model. Its pool
+    is built even where the stage is finished: its statistics go into config.json."""
+    pool, stats = timed("stage12_data", lambda: stage11_pool(bpe, columns, 12))
+    log(f"stage 12 pool {len(pool)} examples")
+    timed("stage12", lambda: train_loop("stage12", model, pool, STAGE12_STEPS, 0, STAGE12_LR, SEED + 33, BATCH_TOKENS))
+    return stats
+
+
 # ----------------------------------------------------------------------------- export
 
 
@@ -965,7 +964,10 @@ def greedy_reference(model, bpe: tiny.Bpe) -> dict:
     return {"description": "Greedy ids by torch full recomputation; see models/arith/train.py", "cases": cases}
 
 
-def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
+def export(model, bpe: tiny.Bpe, stats: dict):
+    """Writes OUT: config.json (with `stats`, the last stage's data statistics, and the wall
+    times), generation_config.json, the tokenizer, synthesis-example.json, greedy-reference.json
+    and onnx/model.onnx."""
     if OUT.exists():
         shutil.rmtree(OUT)
     (OUT / "onnx").mkdir(parents=True)
@@ -981,9 +983,9 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
             "stage2Data": stats,
             # What the model concludes where its own check fails (stages 11–12); the tests check
             # that answer extraction finds no answer in it.
-            **({"declinedConclusion": arith.ABSTAIN} if runs_through("stage11") else {}),
+            "declinedConclusion": arith.ABSTAIN,
             # The stages that led to this export; not the export itself (timed as it runs).
-            "trainingWallSeconds": {k: v for k, v in wall.items() if k != "export" and not k.startswith(later_wall_keys(LAST))},
+            "trainingWallSeconds": {k: v for k, v in WALL.items() if k != "export"},
         },
     }
     generation_config = {"eos_token_id": eos_ids, "pad_token_id": eos_ids[1], "do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": MAX_NEW_TOKENS}
@@ -1020,106 +1022,74 @@ def export(model, bpe: tiny.Bpe, stats: dict, wall: dict):
             log(f"{path}  {path.stat().st_size / 1024:.1f} KiB")
 
 
-def finished(name: str, steps: int, model) -> bool:
-    """Loads RUN/{name}.pt into `model` if that stage ran all its steps."""
-    path = RUN / f"{name}.pt"
-    if not path.exists():
-        return False
-    state = torch.load(path)
-    if state["step"] < steps:
-        return False
-    model.load_state_dict(state["model"])
-    model.eval()
-    return True
+# ----------------------------------------------------------------------------- main
 
 
-def main():
-    torch.set_num_threads(int(os.environ.get("PACORE_TINY_THREADS", "2")))
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Trains pacore-tiny through the stages that produced models/pacore-tiny and exports it (module docstring: the stages).",
+    )
+    parser.add_argument("--run-dir", type=Path, help="checkpoints, merges, sampled answers and wall.json (default models/arith/run; with --smoke models/arith/run-smoke)")
+    parser.add_argument("--out", type=Path, help="where the export goes (default models/pacore-tiny; with --smoke RUN_DIR/pacore-tiny)")
+    parser.add_argument("--until", choices=STAGES, metavar="STAGE", help="stop after this stage (train or resume up to it), without export: " + ", ".join(STAGES))
+    parser.add_argument("--export-only", action="store_true", help="rewrite --out from RUN_DIR/stage12.pt; --out must hold a config.json, whose training-data statistics are kept")
+    parser.add_argument("--smoke", action="store_true", help="a minutes-long dry run of every stage (tiny pools, 10 steps each)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as the committed model was trained)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    global RUN, OUT, WALL
+    args = parse_args(argv)
+    if args.smoke:
+        smoke()
+    RUN = args.run_dir or ROOT / "models" / "arith" / ("run-smoke" if args.smoke else "run")
+    OUT = args.out or (RUN / "pacore-tiny" if args.smoke else ROOT / "models" / "pacore-tiny")
+    torch.set_num_threads(args.threads)
     RUN.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(SEED)
+    torch.manual_seed(SEED)  # the model's initialization; everything else has its own generator
     wall_path = RUN / "wall.json"
-    wall = json.loads(wall_path.read_text()) if wall_path.exists() else {}
+    WALL = json.loads(wall_path.read_text()) if wall_path.exists() else {}
 
-    def timed(name, fn):
-        t = time.time()
-        result = fn()
-        wall[name] = round(wall.get(name, 0) + time.time() - t)
-        wall_path.write_text(json.dumps(wall))
-        return result
-
-    if "--export-only" in sys.argv:
-        # Rewrites models/pacore-tiny/ from the finished synthesis checkpoint.
+    if args.export_only:
         bpe = build_tokenizer()
         model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
-        model.load_state_dict(torch.load(RUN / f"{LAST}.pt")["model"])
+        model.load_state_dict(torch.load(RUN / "stage12.pt")["model"])
         model.eval()
         stats = json.loads((OUT / "config.json").read_text())["pacore"]["stage2Data"]
-        export(model, bpe, stats, wall)
+        export(model, bpe, stats)
         return
+
     bpe = build_tokenizer()
     log(f"vocabulary {len(bpe)} tokens")
     model = tiny.TinyDecoder(tiny.Config(len(bpe), **MODEL))
     log(f"parameters {tiny.parameter_count(model)}")
 
-    if not finished("stage1", STAGE1_STEPS, model):
-        pool = timed("stage1_data", lambda: stage1_pool(bpe))
-        log(f"stage 1 pool {len(pool)} examples")
-        timed("stage1", lambda: train_loop("stage1", model, pool, STAGE1_STEPS, STAGE1_BATCH, STAGE1_LR, SEED))
+    def stage(name: str, fn, *fn_args):
+        """Runs stage `name`; ends the run after it where `--until` names it."""
+        result = fn(*fn_args)
+        if name == args.until:
+            log(f"stopped after {name} (--until): no export")
+            raise SystemExit(0)
+        return result
 
-    # Each later stage starts from the previous stage's weights with a fresh optimizer (or resumes
-    # its own checkpoint).
-    if not finished("stage1b", STAGE1B_STEPS, model):
-        pool = timed("stage1b_data", lambda: stage1b_pool(bpe))
-        log(f"stage 1b pool {len(pool)} examples")
-        timed("stage1b", lambda: train_loop("stage1b", model, pool, STAGE1B_STEPS, STAGE1_BATCH, STAGE1B_LR, SEED + 6))
-    records = timed("sampling", lambda: own_worked_answers(model, bpe))
-    if "--sample-only" in sys.argv and LAST == "stage2w":
-        return
-    pool, stats = stage2w_pool(bpe, records)
-    log(f"stage 2w pool {len(pool)} examples")
-    timed("stage2w", lambda: train_loop("stage2w", model, pool, STAGE2W_STEPS, 0, STAGE2W_LR, SEED + 7, STAGE2W_TOKENS))
-    if CHECKED and not (COLUMNS and finished("stage2c", STAGE2C_STEPS, model)):
-        pool, stats = stage2w_pool(bpe, records, checked=True)
-        log(f"stage 2c pool {len(pool)} examples")
-        timed("stage2c", lambda: train_loop("stage2c", model, pool, STAGE2C_STEPS, 0, STAGE2C_LR, SEED + 8, STAGE2W_TOKENS))
-    if COLUMNS:
-        for name, check_lines, levels, seed_offset, steps, lr, batch_seed in STAGE3_PARTS:
-            if not finished(name, steps, model):
-                pool = timed(f"{name}_data", lambda: stage3_pool(bpe, check_lines, levels, seed_offset))
-                log(f"{name} pool {len(pool)} examples")
-                timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + batch_seed, STAGE2W_TOKENS))
-        records = timed("sampling4", lambda: own_column_answers(model, bpe))
-        if "--sample-only" in sys.argv:
-            return
-        pool, stats = stage4_pool(bpe, records)
-        log(f"stage 4 pool {len(pool)} examples")
-        timed("stage4", lambda: train_loop("stage4", model, pool, STAGE4_STEPS, 0, STAGE4_LR, SEED + 16, STAGE2W_TOKENS))
-    if STEPWISE:
-        pool, stats = timed("stage7_data", lambda: stage7_pool(bpe, records))
-        log(f"stage 7 pool {len(pool)} examples")
-        timed("stage7", lambda: train_loop("stage7", model, pool, STAGE7_STEPS, 0, STAGE7_LR, SEED + 23, STAGE2W_TOKENS))
-    # Stages 8–10 share one pool builder, stages 11–12 another; each stage draws its own sets and
-    # batches.
-    later = [(8, STAGE8_STEPS, STAGE8_LR, stage8_pool), (9, STAGE9_STEPS, STAGE9_LR, stage8_pool), (10, STAGE10_STEPS, STAGE10_LR, stage8_pool)]
-    later += [(11, STAGE11_STEPS, STAGE11_LR, stage11_pool), (12, STAGE12_STEPS, STAGE12_LR, stage11_pool)]
-    for stage, steps, lr, build in later:
-        name = f"stage{stage}"
-        # A finished stage on the way to a later one only loads its weights.
-        if runs_through(name) and (name == LAST or not finished(name, steps, model)):
-            pool, stats = timed(f"{name}_data", lambda: build(bpe, records, stage))
-            log(f"stage {stage} pool {len(pool)} examples")
-            timed(name, lambda: train_loop(name, model, pool, steps, 0, lr, SEED + 25 + 2 * (stage - 8), STAGE2W_TOKENS))
-    if REWRITE:
-        vote_sets = pool[: stats["sets"]]
-        pool = timed("stage5_data", lambda: stage5_pool(bpe, vote_sets))
-        log(f"stage 5 pool {len(pool)} examples")
-        timed("stage5", lambda: train_loop("stage5", model, pool, STAGE5_STEPS, 0, STAGE5_LR, SEED + 19, STAGE2W_TOKENS))
-    if FREE_ORDER:
-        pool = timed("stage6_data", lambda: stage5_pool(bpe, vote_sets, free_order=True))
-        log(f"stage 6 pool {len(pool)} examples")
-        timed("stage6", lambda: train_loop("stage6", model, pool, STAGE6_STEPS, 0, STAGE6_LR, SEED + 21, STAGE2W_TOKENS))
-    timed("export", lambda: export(model, bpe, stats, wall))
-    log("wall seconds:", json.dumps(wall))
+    # Each stage starts from the weights the one before left in `model`, with a fresh optimizer;
+    # a finished stage only loads its own checkpoint's weights.
+    stage("stage1", stage1, model, bpe)
+    stage("stage1b", stage1b, model, bpe)
+    worked = stage("sampling", sampling, model, bpe)
+    stage("stage2w", stage2w, model, bpe, worked)
+    stage("stage2c", stage2c, model, bpe, worked)
+    stage("stage3", stage3, model, bpe)
+    columns = stage("sampling4", sampling4, model, bpe)
+    stage("stage4", stage4, model, bpe, columns)
+    stage("stage8", stage8, model, bpe, columns)
+    stage("stage9", stage9, model, bpe, columns)
+    stage("stage10", stage10, model, bpe, columns)
+    stage("stage11", stage11, model, bpe, columns)
+    stats = stage("stage12", stage12, model, bpe, columns)
+    timed("export", lambda: export(model, bpe, stats))
+    log("wall seconds:", json.dumps(WALL))
 
 
 if __name__ == "__main__":
