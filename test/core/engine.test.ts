@@ -255,7 +255,8 @@ describe("engine: failures", () => {
       assert.equal(calls, 4);
       return true;
     });
-    assert.ok(performance.now() - started < 2_000);
+    // The slow calls take 10 s: well under that means they were stopped, even on a loaded machine.
+    assert.ok(performance.now() - started < 8_000);
     assert.ok(backend.requests.slice(4).every((request) => request.signal?.aborted));
   });
 });

@@ -102,7 +102,7 @@ describe("classification: one request per call, never retried here", () => {
     const inTwoSeconds = new Date(Date.now() + 2000).toUTCString();
     const { server, backend } = await setup({
       faults: [
-        { kind: "status", status: 429, retryAfter: "1" },
+        { kind: "status", status: 429, retryAfter: "30" },
         { kind: "status", status: 503, retryAfter: "0.25" },
         { kind: "status", status: 503, retryAfter: inTwoSeconds },
         { kind: "status", status: 503, retryAfter: "soon" },
@@ -114,14 +114,14 @@ describe("classification: one request per call, never retried here", () => {
       code: "PACORE_ERR_HTTP_STATUS",
       retryable: true,
       status: 429,
-      retryAfterMs: 1000,
+      retryAfterMs: 30_000,
     });
     assert.equal((await failure(backend.generate(request()))).retryAfterMs, 250);
     const date = (await failure(backend.generate(request()))).retryAfterMs;
     assert.ok(date !== undefined && date > 0 && date <= 2000, `HTTP date gave ${date} ms`);
     assert.equal((await failure(backend.generate(request()))).retryAfterMs, undefined);
-    // The backend reports Retry-After and waits for nothing: the engine decides.
-    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    // The backend reports Retry-After and waits for nothing (30 s): the engine decides.
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
     assert.equal(server.chatRequests().length, 4);
   });
 
@@ -201,7 +201,7 @@ describe("timeouts: silence, not length, ends a streamed call", () => {
     assertError(error, { code: "PACORE_ERR_TIMEOUT", retryable: true });
     assert.match(error.message, /No byte from .* for 0\.3 s/);
     assert.match(error.message, /--timeout/);
-    assert.ok(elapsed >= 290 && elapsed < 1500, `timed out after ${elapsed} ms`);
+    assert.ok(elapsed >= 290 && elapsed < 5_000, `timed out after ${elapsed} ms`);
     assert.equal(server.chatRequests().length, 1);
   });
 
@@ -342,7 +342,7 @@ describe("many endpoints", () => {
 
   it("keeps calls off an endpoint cooling down after Retry-After while another can take them", async () => {
     const limited = await startFakeOpenAIServer({
-      faults: [{ kind: "status", status: 429, retryAfter: "5" }],
+      faults: [{ kind: "status", status: 429, retryAfter: "30" }],
     });
     const other = await startFakeOpenAIServer();
     servers.push(limited, other);
@@ -352,22 +352,22 @@ describe("many endpoints", () => {
     });
     closers.push(() => backend.close());
     const error = await failure(backend.generate(request()));
-    assert.equal(error.retryAfterMs, 5000);
+    assert.equal(error.retryAfterMs, 30_000);
     const started = Date.now();
     await Promise.all([backend.generate(request()), backend.generate(request())]);
-    assert.ok(Date.now() - started < 1000);
+    assert.ok(Date.now() - started < 10_000);
     assert.equal(limited.chatRequests().length, 1);
     assert.equal(other.chatRequests().length, 2);
   });
 
   it("with one endpoint, a call after a Retry-After goes at once: waiting is the engine's choice", async () => {
     const { server, backend } = await setup({
-      faults: [{ kind: "status", status: 429, retryAfter: "5" }],
+      faults: [{ kind: "status", status: 429, retryAfter: "30" }],
     });
     await failure(backend.generate(request()));
     const started = Date.now();
     await backend.generate(request());
-    assert.ok(Date.now() - started < 1000, `waited ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 10_000, `waited ${Date.now() - started} ms`);
     assert.equal(server.chatRequests().length, 2);
   });
 });
