@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { BENCH_FLAGS, benchCommand } from "./bench-command.js";
+import { CURVE_FLAGS, curveCommand } from "./curve-command.js";
 import { DEMO_FLAGS, demoCommand } from "./demo-command.js";
 import { describeFlags } from "./flags.js";
 import { RUN_FLAGS, runCommand } from "./run-command.js";
@@ -21,6 +22,12 @@ const COMMANDS = {
       "pacore bench [flags]            run a strategy over a task's problems; accuracy and tokens",
     flags: BENCH_FLAGS,
     handler: benchCommand,
+  },
+  curve: {
+    usage:
+      "pacore curve [flags]            accuracy against effective tokens for a grid of strategies",
+    flags: CURVE_FLAGS,
+    handler: curveCommand,
   },
   demo: {
     usage: "pacore demo [flags]             single vs self-consistency vs PaCoRe, side by side",
