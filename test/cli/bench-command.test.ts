@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { describe, it } from "node:test";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
 import { generateArith } from "../../src/tasks/arith.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -108,5 +111,58 @@ describe("pacore bench", () => {
     const { code, stderr } = await runCli(["bench", "--task", "chess"]);
     assert.equal(code, 2);
     assert.match(stderr, /--task/);
+  });
+
+  describe("--data", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pacore-bench-cli-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const data = join(dir, "math.jsonl");
+    writeFileSync(
+      data,
+      `${Array.from({ length: 6 }, (_, i) => JSON.stringify({ unique_id: `u${i}`, problem: `What is ${i + 2}*${i + 5}?`, answer: String((i + 2) * (i + 5)) })).join("\n")}\n`,
+    );
+    const flags = ["bench", "--backend", "simulated", "--data", data, "--k", "3", "--seed", "2"];
+
+    it("runs a data file with repeats, writes --out, and a rerun reuses every problem run", async () => {
+      const out = join(dir, "out");
+      const first = await runCli([...flags, "--repeats", "2", "--out", out, "--json"]);
+      assert.equal(first.code, 0, first.stderr);
+      const report = JSON.parse(first.stdout);
+      assert.equal(report.shape, "math");
+      assert.deepEqual([report.n, report.repeats, report.runs], [6, 2, 12]);
+      assert.deepEqual(Object.keys(report.passAtK), ["1", "2"]);
+      assert.equal(report.work.calls, 12 * 4);
+      const lines = readFileSync(join(out, "problems.jsonl"), "utf8").trim().split("\n");
+      assert.equal(lines.length, 12);
+      assert.deepEqual(Object.keys(JSON.parse(lines[0])).slice(0, 6), [
+        "id",
+        "repeat",
+        "seed",
+        "groundTruth",
+        "answer",
+        "correct",
+      ]);
+      const again = await runCli([...flags, "--repeats", "2", "--out", out]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /accuracy \d\.\d{3} ± \d\.\d{3} \(SE across problems; ± /);
+      assert.match(again.stdout, /0 trajectories generated, 12 problem runs reused/);
+      const other = await runCli([...flags, "--repeats", "3", "--out", out]);
+      assert.equal(other.code, 2, other.stderr);
+      assert.match(other.stderr, /another config \(differing: repeats\)/);
+    });
+
+    it("a malformed line exits 2 naming the file and line, before any call", async () => {
+      const broken = join(dir, "broken.jsonl");
+      writeFileSync(broken, '{"problem": "What is 1+1?", "answer": "2"}\n{"problem": oops}\n');
+      const { code, stderr } = await runCli(["bench", "--backend", "simulated", "--data", broken]);
+      assert.equal(code, 2);
+      assert.match(stderr, /broken\.jsonl line 2: not valid JSON/);
+    });
+
+    it("--task and --data together exit 2", async () => {
+      const { code, stderr } = await runCli([...flags, "--task", "arith"]);
+      assert.equal(code, 2);
+      assert.match(stderr, /either `--task` or `--data`/);
+    });
   });
 });
