@@ -18,6 +18,18 @@ export * from "../strategies/index.js";
 export * from "./answers/index.js";
 export * from "./backends/function/index.js";
 export * from "./backends/simulated/index.js";
+export {
+  type BenchmarkProgress,
+  type BenchmarkSummary,
+  type Distribution,
+  type ProblemRun,
+  passAtK,
+  type RoundStats,
+  type RoundSummary,
+  type RunBenchmarkInput,
+  repeatSeed,
+  runBenchmark,
+} from "./bench/index.js";
 export * from "./common/errors.js";
 export { estimateTextTokens, estimateTokens } from "./common/estimate-tokens.js";
 export { createRandom, hashSeed, shuffle } from "./common/random.js";
@@ -38,3 +50,14 @@ export * from "./serve/index.js";
 export type * from "./spec/backend.js";
 export type * from "./spec/run.js";
 export type * from "./spec/strategy.js";
+export {
+  arithBenchmark,
+  type BenchmarkFields,
+  type BenchmarkFormat,
+  type BenchmarkProblem,
+  type BenchmarkShape,
+  type BenchmarkSource,
+  gradedProblem,
+  type LoadedBenchmark,
+  loadBenchmark,
+} from "./tasks/index.js";
