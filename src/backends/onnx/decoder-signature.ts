@@ -27,6 +27,11 @@ export interface DecoderSignature {
   readonly inputIds: { readonly name: string; readonly type: IndexType };
   readonly attentionMask?: { readonly name: string; readonly type: IndexType };
   readonly positionIds?: { readonly name: string; readonly type: IndexType };
+  /**
+   * `num_logits_to_keep` (an integer scalar: logits of the last k positions, 0 for all), where
+   * the graph takes it; the engine feeds 1, so a prefill computes one row of logits per prompt.
+   */
+  readonly numLogitsToKeep?: { readonly name: string; readonly type: IndexType };
   /** Optimum's merged decoders take a boolean `use_cache_branch`. */
   readonly useCacheBranch?: string;
   readonly layers: readonly LayerCacheNames[];
@@ -96,11 +101,17 @@ export function readDecoderSignature(
       `${file} has no \`logits\` output (outputs: ${session.outputNames.join(", ")}): expected a causal LM decoder, not a bare base model`,
     );
   }
-  const known = new Set(["input_ids", "attention_mask", "position_ids", "use_cache_branch"]);
+  const known = new Set([
+    "input_ids",
+    "attention_mask",
+    "position_ids",
+    "num_logits_to_keep",
+    "use_cache_branch",
+  ]);
   const unknown = session.inputNames.filter((name) => !known.has(name) && !PAST.test(name));
   if (unknown.length > 0) {
     throw new ConfigError(
-      `${file} takes inputs this backend does not feed: ${unknown.join(", ")} (supported: input_ids, attention_mask, position_ids, past_key_values.N.key/value, use_cache_branch)`,
+      `${file} takes inputs this backend does not feed: ${unknown.join(", ")} (supported: input_ids, attention_mask, position_ids, past_key_values.N.key/value, num_logits_to_keep, use_cache_branch)`,
     );
   }
   const layerCount = session.inputNames.filter((name) => PAST.test(name)).length / 2;
@@ -181,6 +192,7 @@ export function readDecoderSignature(
     inputIds: optional("input_ids")!,
     attentionMask: optional("attention_mask"),
     positionIds: optional("position_ids"),
+    numLogitsToKeep: optional("num_logits_to_keep"),
     useCacheBranch: inputs.has("use_cache_branch") ? "use_cache_branch" : undefined,
     layers,
     cacheType,

@@ -1,7 +1,9 @@
 /**
  * Batched decoding on one decoder session, with continuous batching: the rows of every job
  * submitted join the running batch at the next step boundary (prompt prefilled once per job and
- * its KV cache copied to the job's `n` rows), each row stops on its own (end-of-sequence token,
+ * its KV cache copied to the job's `n` rows, however many steps apart they are admitted: the
+ * prompt's KV cache is held, within a byte cap, until the job's last row has joined), each row
+ * stops on its own (end-of-sequence token,
  * stop string, token limit, context window), and a finished row is dropped from the batch at
  * once, so no token is ever generated for it after it is done.
  *
@@ -51,6 +53,11 @@ export interface GenerationJob {
   readonly stop: readonly string[];
   /** Emit text deltas as they arrive. */
   readonly stream: boolean;
+  /**
+   * Compute the log-probability of each sampled token (a log-sum-exp over the vocabulary per
+   * row and step). Default true; the backend asks for them only when the request does.
+   */
+  readonly logprobs?: boolean;
 }
 
 /** The outcome of one row. */
@@ -64,6 +71,9 @@ export interface RowOutcome {
   /** Prompt tokens whose KV cache was copied from another row of the job (prefix sharing). */
   readonly cachedTokens: number;
 }
+
+/** Default of {@link EngineOptions.prefixCacheBytes}: 256 MiB. */
+export const DEFAULT_PREFIX_CACHE_BYTES = 256 * 1024 * 1024;
 
 /** What the engine tells the submitter of a job. */
 export interface JobListener {
@@ -82,6 +92,14 @@ export interface EngineStats {
   readonly maxBatchRows: number;
   /** Rows whose prompt KV came from another row of the same job. */
   readonly sharedPrefixRows: number;
+  /** Rows admitted after their job's first rows, whose prompt KV came from a held prefix. */
+  readonly heldPrefixRows: number;
+  /** Prompt KV caches not held because the cap was reached (their later rows are prefilled). */
+  readonly prefixesOverCap: number;
+  /** Prompt KV caches held now, for jobs whose rows have not all joined the batch. */
+  readonly heldPrefixes: number;
+  /** Bytes of the prompt KV caches (and first-token logits) held now; at most the cap. */
+  readonly heldPrefixBytes: number;
   /** Rows generating or waiting now. */
   readonly activeRows: number;
   readonly waitingRows: number;
@@ -96,6 +114,13 @@ export interface EngineOptions {
   readonly detokenize: Detokenize;
   /** Token fed at padded positions (masked out, so any valid id works). */
   readonly padTokenId: number;
+  /**
+   * Most bytes of prompt KV cache held for jobs whose rows join the batch in several waves
+   * (when `n` exceeds the free slots): a job's prompt is then prefilled once and its cache kept
+   * until its last row has joined. A prompt that would pass the cap is not held and its later
+   * rows are prefilled again. Default {@link DEFAULT_PREFIX_CACHE_BYTES}.
+   */
+  readonly prefixCacheBytes?: number;
 }
 
 interface JobState {
@@ -104,6 +129,10 @@ interface JobState {
   readonly listener: JobListener;
   readonly outcomes: (RowOutcome | undefined)[];
   remaining: number;
+  /** Rows not yet admitted to the batch. */
+  unadmitted: number;
+  /** The prompt's KV cache and first-token logits, held while rows wait to join. */
+  prefix?: HeldPrefix;
   cancelled: boolean;
   failed: boolean;
 }
@@ -129,6 +158,13 @@ interface CacheBatch {
   readonly tensors: EngineTensor[];
 }
 
+/** A prompt's KV cache (one row, no padding) and the logits of its last position. */
+interface HeldPrefix {
+  readonly cache: CacheBatch;
+  readonly logits: LogitsView;
+  readonly bytes: number;
+}
+
 /** A row of a cache batch to copy: its real (unpadded) tail of `keep` columns. */
 interface CachePick {
   readonly source: CacheBatch;
@@ -145,11 +181,23 @@ async function hostData(tensor: EngineTensor): Promise<FloatArray> {
   return tensor.data as FloatArray;
 }
 
-function indexArray(type: IndexType, values: ArrayLike<number>): BigInt64Array | Int32Array {
+type IndexArray = BigInt64Array | Int32Array;
+
+function indexArray(type: IndexType, values: ArrayLike<number>): IndexArray {
   if (type === "int32") return Int32Array.from(values);
   const out = new BigInt64Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);
   return out;
+}
+
+function zeros(type: IndexType, size: number): IndexArray {
+  return type === "int32" ? new Int32Array(size) : new BigInt64Array(size);
+}
+
+/** Sets `out[from..to)` to 1 (`fill` with the element type's one). */
+function fillOnes(out: IndexArray, from: number, to: number): void {
+  if (out instanceof BigInt64Array) out.fill(1n, from, to);
+  else out.fill(1, from, to);
 }
 
 function floatArray(type: FloatType, size: number): FloatArray {
@@ -165,15 +213,26 @@ export class GenerationEngine {
   readonly #tensor: TensorFactory;
   readonly #options: EngineOptions;
   readonly #eos: ReadonlySet<number>;
+  readonly #prefixCap: number;
   readonly #waiting: Row[] = [];
   #rows: Row[] = [];
   #cache: CacheBatch | undefined;
   #jobs = new Map<number, JobState>();
+  /** Jobs holding their prompt's KV cache. */
+  readonly #held = new Set<JobState>();
+  #heldBytes = 0;
   #nextJobId = 1;
   #running = false;
   #closed = false;
   #idle: (() => void)[] = [];
-  #stats = { prefillRuns: 0, decodeRuns: 0, maxBatchRows: 0, sharedPrefixRows: 0 };
+  #stats = {
+    prefillRuns: 0,
+    decodeRuns: 0,
+    maxBatchRows: 0,
+    sharedPrefixRows: 0,
+    heldPrefixRows: 0,
+    prefixesOverCap: 0,
+  };
 
   /** An engine over `session`; `tensor` creates input tensors. */
   constructor(session: EngineSession, tensor: TensorFactory, options: EngineOptions) {
@@ -181,6 +240,7 @@ export class GenerationEngine {
     this.#tensor = tensor;
     this.#options = options;
     this.#eos = new Set(options.eosTokenIds);
+    this.#prefixCap = options.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES;
   }
 
   /** Queues a job; its rows join the batch at the next step boundary. Returns the job's id. */
@@ -195,6 +255,7 @@ export class GenerationEngine {
       listener,
       outcomes: new Array(job.n).fill(undefined),
       remaining: job.n,
+      unadmitted: job.n,
       cancelled: false,
       failed: false,
     };
@@ -228,6 +289,8 @@ export class GenerationEngine {
   stats(): EngineStats {
     return {
       ...this.#stats,
+      heldPrefixes: this.#held.size,
+      heldPrefixBytes: this.#heldBytes,
       activeRows: this.#rows.length,
       waitingRows: this.#waiting.length,
     };
@@ -246,7 +309,10 @@ export class GenerationEngine {
     this.#closed = true;
     for (const state of this.#jobs.values()) state.cancelled = true;
     this.#jobs.clear();
-    if (!this.#running) return Promise.resolve();
+    if (!this.#running) {
+      this.#releaseAll();
+      return Promise.resolve();
+    }
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -273,6 +339,7 @@ export class GenerationEngine {
         this.#waiting.length = 0;
         this.#rows = [];
         this.#replaceCache(undefined);
+        this.#releaseAll();
         for (const resolve of this.#idle.splice(0)) resolve();
       } else if (this.#waiting.length > 0) this.#schedule();
     }
@@ -282,6 +349,9 @@ export class GenerationEngine {
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
       if (this.#waiting[i].state.cancelled || this.#waiting[i].state.failed)
         this.#waiting.splice(i, 1);
+    }
+    for (const state of this.#held) {
+      if (state.cancelled || state.failed) this.#release(state);
     }
     if (this.#rows.some((row) => row.state.cancelled || row.state.failed)) {
       await this.#keepRows(this.#rows.filter((row) => !row.state.cancelled && !row.state.failed));
@@ -293,11 +363,77 @@ export class GenerationEngine {
       if (state.failed || state.cancelled) continue;
       state.failed = true;
       this.#jobs.delete(state.id);
+      this.#release(state);
       state.listener.fail(error);
     }
   }
 
-  /** Prefills waiting rows that fit, samples their first token, merges them into the batch. */
+  /** Drops a job's held prompt cache. */
+  #release(state: JobState): void {
+    const prefix = state.prefix;
+    if (prefix === undefined) return;
+    state.prefix = undefined;
+    this.#held.delete(state);
+    this.#heldBytes -= prefix.bytes;
+    for (const tensor of prefix.cache.tensors) {
+      if (tensor.location !== undefined && tensor.location !== "cpu") tensor.dispose?.();
+    }
+  }
+
+  #releaseAll(): void {
+    for (const state of [...this.#held]) this.#release(state);
+  }
+
+  /**
+   * Keeps the prompt cache of row `row` of a prefill (its real tail of `length` columns) and
+   * the logits its later rows sample their first token from, if the cap allows.
+   */
+  async #hold(
+    state: JobState,
+    prefill: CacheBatch,
+    row: number,
+    logits: LogitsView,
+  ): Promise<void> {
+    const { signature } = this.#options;
+    const length = state.job.promptIds.length;
+    const heads = signature.numKeyValueHeads;
+    const headDim = signature.headDim;
+    const elementBytes = signature.cacheType === "float16" ? 2 : 4;
+    const bytes =
+      signature.layers.length * 2 * heads * length * headDim * elementBytes +
+      logits.length * logits.BYTES_PER_ELEMENT;
+    if (this.#heldBytes + bytes > this.#prefixCap) {
+      this.#stats.prefixesOverCap++;
+      return;
+    }
+    let tensors: EngineTensor[];
+    const onHost = prefill.tensors.every(
+      (tensor) => tensor.location === undefined || tensor.location === "cpu",
+    );
+    if (onHost && prefill.tensors[0].dims[0] === 1 && prefill.length === length) {
+      // The prefill ran this prompt alone: its cache is exactly the prefix, no copy needed.
+      tensors = prefill.tensors;
+    } else {
+      tensors = [];
+      for (const tensor of prefill.tensors) {
+        const data = await hostData(tensor);
+        const out = floatArray(signature.cacheType, heads * length * headDim);
+        for (let h = 0; h < heads; h++) {
+          const from = ((row * heads + h) * prefill.length + prefill.length - length) * headDim;
+          out.set(data.subarray(from, from + length * headDim), h * length * headDim);
+        }
+        tensors.push(this.#tensor(signature.cacheType, out, [1, heads, length, headDim]));
+      }
+    }
+    state.prefix = { cache: { length, tensors }, logits: logits.slice(), bytes };
+    this.#held.add(state);
+    this.#heldBytes += bytes;
+  }
+
+  /**
+   * Admits waiting rows that fit: prompts without a held cache are prefilled (one row per job),
+   * every row samples its first token, and the rows are merged into the batch.
+   */
   async #admit(): Promise<void> {
     const free = this.#options.maxBatchSize - this.#rows.length;
     if (free <= 0 || this.#waiting.length === 0) return;
@@ -309,35 +445,59 @@ export class GenerationEngine {
       else groups.set(row.state, [row]);
     }
     const states = [...groups.keys()];
-    let prefill: { cache: CacheBatch; logits: EngineTensor };
-    try {
-      prefill = await this.#prefill(states.map((state) => state.job.promptIds));
-    } catch (error) {
-      this.#fail(states, error);
-      return;
+    const fresh = states.filter((state) => state.prefix === undefined);
+    let prefill: { cache: CacheBatch; logits: EngineTensor } | undefined;
+    let logitsData: FloatArray | undefined;
+    if (fresh.length > 0) {
+      try {
+        prefill = await this.#prefill(fresh.map((state) => state.job.promptIds));
+        logitsData = await hostData(prefill.logits);
+      } catch (error) {
+        this.#fail(states, error);
+        return;
+      }
     }
-    const logitsData = await hostData(prefill.logits);
-    // [groups, positions, vocabulary]; some exports return the last position only.
-    const [, positions, vocabulary] = prefill.logits.dims;
-    const joining: { row: Row; group: number }[] = [];
+    const joining: { row: Row; pick: CachePick }[] = [];
     try {
-      states.forEach((state, group) => {
-        const offset = (group * positions + positions - 1) * vocabulary;
-        const view = logitsData.subarray(offset, offset + vocabulary) as LogitsView;
-        groups.get(state)!.forEach((row, index) => {
-          if (index > 0) {
-            row.cachedTokens = state.job.promptIds.length;
+      for (const state of states) {
+        const group = groups.get(state)!;
+        const length = state.job.promptIds.length;
+        state.unadmitted -= group.length;
+        let view: LogitsView;
+        let pick: CachePick;
+        const held = state.prefix;
+        if (held !== undefined) {
+          view = held.logits;
+          pick = { source: held.cache, row: 0, keep: length };
+        } else {
+          // [prompts, positions, vocabulary]; some graphs return the last position only.
+          const [, positions, vocabulary] = prefill!.logits.dims;
+          const index = fresh.indexOf(state);
+          const offset = (index * positions + positions - 1) * vocabulary;
+          view = logitsData!.subarray(offset, offset + vocabulary) as LogitsView;
+          pick = { source: prefill!.cache, row: index, keep: length };
+          if (state.unadmitted > 0) await this.#hold(state, prefill!.cache, index, view);
+        }
+        group.forEach((row, index) => {
+          if (held !== undefined || index > 0) {
+            row.cachedTokens = length;
             this.#stats.sharedPrefixRows++;
+            if (held !== undefined) this.#stats.heldPrefixRows++;
           }
           this.#accept(row, view);
-          if (row.finish === undefined) joining.push({ row, group });
+          if (row.finish === undefined) joining.push({ row, pick });
         });
-      });
+        if (state.unadmitted === 0) this.#release(state);
+      }
     } catch (error) {
       this.#fail(states, error);
       return;
     } finally {
-      if (prefill.logits.location !== undefined && prefill.logits.location !== "cpu") {
+      if (
+        prefill !== undefined &&
+        prefill.logits.location !== undefined &&
+        prefill.logits.location !== "cpu"
+      ) {
         prefill.logits.dispose?.();
       }
     }
@@ -347,13 +507,17 @@ export class GenerationEngine {
       row: index,
       keep: current!.length - row.pad,
     }));
-    for (const { group } of joining) {
-      picks.push({ source: prefill.cache, row: group, keep: states[group].job.promptIds.length });
+    for (const { pick } of joining) picks.push(pick);
+    const sources = [current];
+    // A prefill cache held as a job's prefix must outlive this rebuild.
+    const prefillCache = prefill?.cache;
+    if (
+      prefillCache !== undefined &&
+      !states.some((state) => state.prefix?.cache.tensors === prefillCache.tensors)
+    ) {
+      sources.push(prefillCache);
     }
-    await this.#rebuild([...this.#rows, ...joining.map((item) => item.row)], picks, [
-      current,
-      prefill.cache,
-    ]);
+    await this.#rebuild([...this.#rows, ...joining.map((item) => item.row)], picks, sources);
   }
 
   /** Runs the prompts (one row per distinct prompt, left-padded) with an empty KV cache. */
@@ -375,7 +539,15 @@ export class GenerationEngine {
       });
     });
     const empty = this.#emptyCache(rows);
-    const outputs = await this.#run(rows, length, ids, mask, positions, empty, length);
+    const outputs = await this.#run(
+      rows,
+      length,
+      indexArray(signature.inputIds.type, ids),
+      signature.attentionMask && indexArray(signature.attentionMask.type, mask),
+      signature.positionIds && indexArray(signature.positionIds.type, positions),
+      empty,
+      length,
+    );
     this.#stats.prefillRuns++;
     return {
       cache: { length, tensors: this.#presents(outputs) },
@@ -403,27 +575,32 @@ export class GenerationEngine {
   async #run(
     rows: number,
     steps: number,
-    ids: number[],
-    mask: number[],
-    positions: number[],
+    ids: IndexArray,
+    mask: IndexArray | undefined,
+    positions: IndexArray | undefined,
     past: CacheBatch,
     total: number,
   ): Promise<Record<string, EngineTensor>> {
     const { signature } = this.#options;
     const feeds: Record<string, EngineTensor> = {
-      [signature.inputIds.name]: this.#tensor(
-        signature.inputIds.type,
-        indexArray(signature.inputIds.type, ids),
-        [rows, steps],
-      ),
+      [signature.inputIds.name]: this.#tensor(signature.inputIds.type, ids, [rows, steps]),
     };
-    if (signature.attentionMask) {
-      const { name, type } = signature.attentionMask;
-      feeds[name] = this.#tensor(type, indexArray(type, mask), [rows, total]);
+    if (signature.attentionMask && mask) {
+      feeds[signature.attentionMask.name] = this.#tensor(signature.attentionMask.type, mask, [
+        rows,
+        total,
+      ]);
     }
-    if (signature.positionIds) {
-      const { name, type } = signature.positionIds;
-      feeds[name] = this.#tensor(type, indexArray(type, positions), [rows, steps]);
+    if (signature.positionIds && positions) {
+      feeds[signature.positionIds.name] = this.#tensor(signature.positionIds.type, positions, [
+        rows,
+        steps,
+      ]);
+    }
+    if (signature.numLogitsToKeep) {
+      // Only the last position of each row is ever sampled.
+      const { name, type } = signature.numLogitsToKeep;
+      feeds[name] = this.#tensor(type, indexArray(type, [1]), []);
     }
     if (signature.useCacheBranch) {
       feeds[signature.useCacheBranch] = this.#tensor(
@@ -441,24 +618,25 @@ export class GenerationEngine {
 
   /** Feeds every row's pending token, samples the next one, drops rows that finished. */
   async #decode(): Promise<void> {
+    const { signature } = this.#options;
     const rows = this.#rows;
+    const count = rows.length;
     const cache = this.#cache!;
     const total = cache.length + 1;
-    const mask: number[] = [];
-    for (const row of rows) {
-      for (let column = 0; column < total; column++) mask.push(column < row.pad ? 0 : 1);
+    const ids = zeros(signature.inputIds.type, count);
+    const mask = signature.attentionMask && zeros(signature.attentionMask.type, count * total);
+    const positions = signature.positionIds && zeros(signature.positionIds.type, count);
+    for (let i = 0; i < count; i++) {
+      const row = rows[i];
+      if (ids instanceof BigInt64Array) ids[i] = BigInt(row.pending);
+      else ids[i] = row.pending;
+      if (mask) fillOnes(mask, i * total + row.pad, (i + 1) * total);
+      if (positions instanceof BigInt64Array) positions[i] = BigInt(cache.length - row.pad);
+      else if (positions) positions[i] = cache.length - row.pad;
     }
     let outputs: Record<string, EngineTensor>;
     try {
-      outputs = await this.#run(
-        rows.length,
-        1,
-        rows.map((row) => row.pending),
-        mask,
-        rows.map((row) => cache.length - row.pad),
-        cache,
-        total,
-      );
+      outputs = await this.#run(count, 1, ids, mask, positions, cache, total);
     } catch (error) {
       this.#fail(new Set(rows.map((row) => row.state)), error);
       this.#rows = [];
@@ -466,36 +644,40 @@ export class GenerationEngine {
       return;
     }
     this.#stats.decodeRuns++;
-    this.#stats.maxBatchRows = Math.max(this.#stats.maxBatchRows, rows.length);
+    this.#stats.maxBatchRows = Math.max(this.#stats.maxBatchRows, count);
+    // The presents are the next step's past as they are: no copy while the batch is unchanged.
     this.#replaceCache({ length: total, tensors: this.#presents(outputs) });
-    const logits = outputs[this.#options.signature.logits.name];
+    const logits = outputs[signature.logits.name];
+    let finished = 0;
     try {
       const data = await hostData(logits);
-      const vocabulary = logits.dims[2];
-      rows.forEach((row, index) => {
-        if (row.state.failed || row.state.cancelled) return;
-        this.#accept(
-          row,
-          data.subarray(index * vocabulary, (index + 1) * vocabulary) as LogitsView,
-        );
-      });
+      const [, positionsKept, vocabulary] = logits.dims;
+      for (let i = 0; i < count; i++) {
+        const row = rows[i];
+        if (row.state.failed || row.state.cancelled) continue;
+        const offset = (i * positionsKept + positionsKept - 1) * vocabulary;
+        this.#accept(row, data.subarray(offset, offset + vocabulary) as LogitsView);
+        if (row.finish !== undefined) finished++;
+      }
     } catch (error) {
       this.#fail(new Set(rows.map((row) => row.state)), error);
     } finally {
       if (logits.location !== undefined && logits.location !== "cpu") logits.dispose?.();
     }
-    const keep = rows.filter(
-      (row) => row.finish === undefined && !row.state.failed && !row.state.cancelled,
+    // Compact the cache only when rows leave.
+    if (finished === 0 && !rows.some((row) => row.state.failed || row.state.cancelled)) return;
+    await this.#keepRows(
+      rows.filter((row) => row.finish === undefined && !row.state.failed && !row.state.cancelled),
     );
-    if (keep.length !== rows.length) await this.#keepRows(keep);
   }
 
   /** Samples a row's next token from its logits and settles whether the row is done. */
   #accept(row: Row, logits: LogitsView): void {
-    const { tokenId, logprob } = row.sampler.sample(logits);
     const { job } = row.state;
+    const withLogprob = job.logprobs !== false;
+    const { tokenId, logprob } = row.sampler.sample(logits, withLogprob);
     row.tokens.push(tokenId);
-    row.logprobs.push(logprob);
+    if (withLogprob) row.logprobs.push(logprob);
     row.pending = tokenId;
     if (this.#eos.has(tokenId)) row.finish = "stop";
     else if (row.text.push(tokenId)) row.finish = "stop";

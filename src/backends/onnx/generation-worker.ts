@@ -72,6 +72,7 @@ async function start(): Promise<void> {
       contextWindow: setup.contextWindow,
       detokenize: (ids) => prompter.decode(ids),
       padTokenId: directory.eosTokenIds[0],
+      ...(setup.prefixCacheBytes !== undefined && { prefixCacheBytes: setup.prefixCacheBytes }),
     },
   );
   const jobs = new Map<number, number>();

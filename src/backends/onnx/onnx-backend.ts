@@ -353,6 +353,7 @@ export async function onnxBackend(
           threads: resolved.threads,
           maxBatchSize: resolved.maxBatchSize,
           contextWindow: window,
+          prefixCacheBytes: resolved.prefixCacheBytes,
         },
         warn,
       ),
@@ -390,6 +391,7 @@ export async function onnxBackend(
       maxTokens: Math.min(sampling.maxTokens ?? room, room),
       stop: sampling.stop ?? [],
       stream: request.onDelta !== undefined,
+      logprobs: request.logprobs === true,
     };
     const worker = workers.reduce((best, item) => (item.load < best.load ? item : best));
     const id = nextId++;

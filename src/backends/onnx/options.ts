@@ -52,6 +52,13 @@ export const OnnxBackendOptionsSchema = z
     threads: ThreadOptionsSchema.default({}),
     /** Most rows (samples) decoded together per session; later rows wait for a free slot. */
     maxBatchSize: z.number().int().positive().default(8),
+    /**
+     * Most bytes of prompt KV cache each session holds for calls whose `n` rows join the batch
+     * in several waves (more rows than free slots): the prompt is prefilled once and its cache
+     * kept until the call's last row has joined. Past the cap, later rows are prefilled again.
+     * Default 256 MiB; `stats()` reports the bytes held (`heldPrefixBytes`).
+     */
+    prefixCacheBytes: z.number().int().nonnegative().optional(),
     /** Context window in tokens; defaults to `max_position_embeddings` of `config.json`. */
     contextWindow: z.number().int().positive().optional(),
     /**

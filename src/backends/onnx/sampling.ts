@@ -43,6 +43,43 @@ export function halfToFloat(bits: number): number {
   return HALF_TABLE[bits & 0xffff];
 }
 
+/**
+ * Scratch buffers reused by every sampler of the thread (sampling is synchronous, so one call
+ * never overlaps another): decoding allocates nothing per row and step.
+ */
+let halfScratch = new Float32Array(0);
+let poolScratch = new Int32Array(0);
+let weightScratch = new Float64Array(0);
+
+/** float16 bits as float32, in a scratch buffer valid until the next call. */
+function halfsToScratch(bits: Uint16Array): Float32Array {
+  if (halfScratch.length < bits.length) halfScratch = new Float32Array(bits.length);
+  const out = halfScratch;
+  for (let i = 0; i < bits.length; i++) out[i] = HALF_TABLE[bits[i]];
+  return out.length === bits.length ? out : out.subarray(0, bits.length);
+}
+
+/** Index of the largest logit (first on ties); throws when a logit is NaN or +∞, or all are −∞. */
+function checkedArgmax(logits: Float32Array): number {
+  let best = 0;
+  let bestValue = logits[0];
+  let finite = bestValue < Number.POSITIVE_INFINITY;
+  for (let i = 1; i < logits.length; i++) {
+    const value = logits[i];
+    if (!(value < Number.POSITIVE_INFINITY)) finite = false;
+    if (value > bestValue) {
+      bestValue = value;
+      best = i;
+    }
+  }
+  if (!finite || bestValue === Number.NEGATIVE_INFINITY) throw nonFinite();
+  return best;
+}
+
+function nonFinite(): Error {
+  return new Error("The model returned logits that are not finite numbers (NaN or infinity)");
+}
+
 /** Float32 copy of float16 bits. */
 export function halfsToFloats(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
@@ -128,15 +165,19 @@ export class TokenSampler {
   /**
    * Picks the next token. Greedy rows take the argmax and draw nothing; sampling rows draw
    * exactly one number. The log-probability is that of the model's distribution (temperature 1,
-   * no filtering), as vLLM reports by default.
+   * no filtering), as vLLM reports by default; with `withLogprob` false it is not computed
+   * (NaN), which spares a pass of `exp` over the vocabulary.
    */
-  sample(view: LogitsView): SampledToken {
-    const logits = view instanceof Uint16Array ? halfsToFloats(view) : view;
-    const normalizer = logSumExp(logits);
-    if (!Number.isFinite(normalizer)) {
-      throw new Error("The model returned logits that are not finite numbers (NaN or infinity)");
-    }
+  sample(view: LogitsView, withLogprob = true): SampledToken {
+    const logits = view instanceof Uint16Array ? halfsToScratch(view) : view;
     const { temperature, topK, topP } = this.#sampling;
+    if (!withLogprob) {
+      if (temperature <= 0) return { tokenId: checkedArgmax(logits), logprob: Number.NaN };
+      checkedArgmax(logits);
+      return { tokenId: this.#draw(logits, temperature, topK, topP), logprob: Number.NaN };
+    }
+    const normalizer = logSumExp(logits);
+    if (!Number.isFinite(normalizer)) throw nonFinite();
     let tokenId: number;
     if (temperature <= 0) {
       tokenId = argmax(logits);
@@ -176,16 +217,23 @@ export class TokenSampler {
 
     // Nucleus: tokens below (1 - p) / |candidates| of the mass can never be in the nucleus
     // (together they hold less than 1 - p), so only the others are sorted.
-    const pool = candidates ?? Array.from({ length: vocabulary }, (_, i) => i);
-    const weights = new Float64Array(pool.length);
+    const size = candidates ? candidates.length : vocabulary;
+    if (poolScratch.length < size) {
+      poolScratch = new Int32Array(size);
+      weightScratch = new Float64Array(size);
+    }
+    const pool = poolScratch;
+    const weights = weightScratch;
+    if (candidates) pool.set(candidates);
+    else for (let i = 0; i < size; i++) pool[i] = i;
     let total = 0;
-    for (let i = 0; i < pool.length; i++) {
+    for (let i = 0; i < size; i++) {
       weights[i] = weight(pool[i]);
       total += weights[i];
     }
-    const floor = ((1 - topP) / pool.length) * total;
+    const floor = ((1 - topP) / size) * total;
     const kept: { index: number; weight: number }[] = [];
-    for (let i = 0; i < pool.length; i++) {
+    for (let i = 0; i < size; i++) {
       if (weights[i] >= floor) kept.push({ index: pool[i], weight: weights[i] });
     }
     kept.sort((a, b) => b.weight - a.weight || a.index - b.index);

@@ -13,6 +13,7 @@ export interface WorkerSetup {
   readonly threads: { readonly intraOp?: number; readonly interOp?: number };
   readonly maxBatchSize: number;
   readonly contextWindow: number;
+  readonly prefixCacheBytes?: number;
 }
 
 /** An error as it crosses the thread boundary. */

@@ -21,7 +21,7 @@ import { REFERENCE, type ReferenceCase, TINY_CHAT_DIR } from "./fixture.js";
 
 describe("generation engine", () => {
   let session: ort.InferenceSession;
-  let makeEngine: (maxBatchSize: number) => GenerationEngine;
+  let makeEngine: (maxBatchSize: number, prefixCacheBytes?: number) => GenerationEngine;
   let runs: number[];
 
   before(async () => {
@@ -29,7 +29,7 @@ describe("generation engine", () => {
     const prompter = new ChatPrompter(directory);
     session = await ort.InferenceSession.create(directory.modelFile.path, { intraOpNumThreads: 1 });
     const signature = readDecoderSignature(session, directory.config, "onnx/model.onnx");
-    makeEngine = (maxBatchSize) => {
+    makeEngine = (maxBatchSize, prefixCacheBytes) => {
       runs = [];
       const counting: EngineSession = {
         run: (feeds) => {
@@ -47,17 +47,18 @@ describe("generation engine", () => {
           contextWindow: 256,
           detokenize: (ids) => prompter.decode(ids),
           padTokenId: 0,
+          ...(prefixCacheBytes !== undefined && { prefixCacheBytes }),
         },
       );
     };
   });
   after(() => session.release());
 
-  const job = (item: ReferenceCase, n = 1): GenerationJob => ({
+  const job = (item: ReferenceCase, n = 1, temperature = 0): GenerationJob => ({
     promptIds: item.promptIds,
     n,
-    seeds: Array.from({ length: n }, (_, i) => i),
-    sampling: { temperature: 0, topP: 1, topK: 0 },
+    seeds: Array.from({ length: n }, (_, i) => 100 + i),
+    sampling: { temperature, topP: 1, topK: 0 },
     maxTokens: REFERENCE.maxNewTokens,
     stop: [],
     stream: true,
@@ -121,6 +122,70 @@ describe("generation engine", () => {
       assert.deepEqual(outcome.tokenIds, cases[i].greedyIds);
     });
     assert.equal(engine.stats().maxBatchRows, 2);
+  });
+
+  const submitJob = (engine: GenerationEngine, request: GenerationJob) =>
+    new Promise<RowOutcome[]>((resolve, reject) => {
+      engine.submit(request, { done: resolve, fail: reject });
+    });
+
+  test("a job admitted in two waves (n above the free slots) is prefilled once", async () => {
+    const item = [...REFERENCE.cases].sort((a, b) => b.greedyIds.length - a.greedyIds.length)[0];
+    const engine = makeEngine(2);
+    const outcomes = await submitJob(engine, job(item, 5));
+    for (const outcome of outcomes) assert.deepEqual(outcome.tokenIds, item.greedyIds);
+    const stats = engine.stats();
+    assert.equal(stats.prefillRuns, 1, "the later rows took the held prompt cache");
+    assert.equal(stats.heldPrefixRows, 3);
+    assert.equal(stats.maxBatchRows, 2);
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.cachedTokens),
+      [0, 1, 1, 1, 1].map((shared) => shared * item.promptIds.length),
+    );
+    assert.equal(stats.heldPrefixes, 0, "released once the last row joined");
+    assert.equal(stats.heldPrefixBytes, 0);
+  });
+
+  test("held prompt caches are accounted and capped", async () => {
+    const item = REFERENCE.cases[0];
+    const engine = makeEngine(1);
+    let held = 0;
+    const done = submitJob(engine, job(item, 3));
+    // Sample the counters while the first row generates and the others wait.
+    while (engine.stats().prefillRuns === 0) await new Promise((resolve) => setImmediate(resolve));
+    held = engine.stats().heldPrefixBytes;
+    await done;
+    // 2 layers × (key, value) × 2 KV heads × prompt × 16 × 4 bytes, plus 512 fp32 logits.
+    assert.equal(held, 2 * 2 * 2 * item.promptIds.length * 16 * 4 + 512 * 4);
+    assert.equal(engine.stats().prefillRuns, 1);
+    const capped = makeEngine(1, held - 1);
+    const outcomes = await submitJob(capped, job(item, 3));
+    assert.equal(capped.stats().prefillRuns, 3, "over the cap, every wave is prefilled again");
+    assert.equal(capped.stats().prefixesOverCap, 2, "the last wave holds nothing");
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.cachedTokens),
+      [0, 0, 0],
+    );
+    for (const outcome of outcomes) assert.deepEqual(outcome.tokenIds, item.greedyIds);
+  });
+
+  test("seeded rows sample the same tokens in one wave or several", async () => {
+    const item = REFERENCE.cases[1];
+    const together = await submitJob(makeEngine(8), job(item, 6, 1));
+    const waves = await submitJob(makeEngine(4), job(item, 6, 1));
+    const trickle = await submitJob(makeEngine(1), job(item, 6, 1));
+    assert.deepEqual(
+      waves.map((outcome) => outcome.tokenIds),
+      together.map((outcome) => outcome.tokenIds),
+    );
+    assert.deepEqual(
+      trickle.map((outcome) => outcome.tokenIds),
+      together.map((outcome) => outcome.tokenIds),
+    );
+    assert.ok(
+      new Set(together.map((outcome) => outcome.tokenIds.join())).size > 1,
+      "the seeds give different samples, so the comparison can fail",
+    );
   });
 
   test("close() cancels the jobs and waits for the running step", async () => {
