@@ -46,6 +46,7 @@ export {
   TrimPolicySchema,
 } from "./core/options.js";
 export type { TokenCounter } from "./core/tokens.js";
+export * from "./rl/index.js";
 export * from "./serve/index.js";
 export type * from "./spec/backend.js";
 export type * from "./spec/run.js";

@@ -7,6 +7,7 @@ import { BENCH_FLAGS, benchCommand } from "./bench-command.js";
 import { CURVE_FLAGS, curveCommand } from "./curve-command.js";
 import { DEMO_FLAGS, demoCommand } from "./demo-command.js";
 import { describeFlags } from "./flags.js";
+import { RL_FLAGS, rlCommand } from "./rl-command.js";
 import { RUN_FLAGS, runCommand } from "./run-command.js";
 import { SERVE_FLAGS, serveCommand } from "./serve-command.js";
 
@@ -39,6 +40,12 @@ const COMMANDS = {
       "pacore serve [flags]            an OpenAI-compatible endpoint; the model name picks the strategy",
     flags: SERVE_FLAGS,
     handler: serveCommand,
+  },
+  rl: {
+    usage:
+      "pacore rl build|serve-rewards   RL: synthesis training data for trainers; a reward server",
+    flags: RL_FLAGS,
+    handler: rlCommand,
   },
 } as const;
 type CommandName = keyof typeof COMMANDS;
