@@ -12,6 +12,7 @@ export class CompletionText {
   readonly #decode: Detokenize;
   readonly #stop: readonly string[];
   readonly #holdBack: number;
+  readonly #incremental: boolean;
   readonly #tokens: number[] = [];
   #prefixOffset = 0;
   #readOffset = 0;
@@ -19,10 +20,15 @@ export class CompletionText {
   #emitted = 0;
   #stopAt: number | undefined;
 
-  /** `stop` lists the strings that end the row; empty strings are ignored. */
-  constructor(decode: Detokenize, stop: readonly string[] = []) {
+  /**
+   * `stop` lists the strings that end the row; empty strings are ignored. With `stream` false
+   * and no stop string nothing reads the text before the end, so tokens are not decoded one by
+   * one (two tokenizer calls per row and step spared): {@link finalText} decodes them in one go.
+   */
+  constructor(decode: Detokenize, stop: readonly string[] = [], stream = true) {
     this.#decode = decode;
     this.#stop = stop.filter((item) => item.length > 0);
+    this.#incremental = stream || this.#stop.length > 0;
     this.#holdBack = this.#stop.reduce((most, item) => Math.max(most, item.length - 1), 0);
   }
 
@@ -39,6 +45,7 @@ export class CompletionText {
   /** Adds one generated token; returns true when a stop string now appears in the text. */
   push(tokenId: number): boolean {
     if (this.stopped) return true;
+    if (!this.#incremental) return false;
     this.#tokens.push(tokenId);
     const prefix = this.#decode(this.#tokens.slice(this.#prefixOffset, this.#readOffset));
     const full = this.#decode(this.#tokens.slice(this.#prefixOffset));

@@ -265,7 +265,7 @@ export class GenerationEngine {
         state,
         sample,
         sampler: new TokenSampler(job.sampling, job.seeds[sample]),
-        text: new CompletionText(this.#options.detokenize, job.stop),
+        text: new CompletionText(this.#options.detokenize, job.stop, job.stream),
         tokens: [],
         logprobs: [],
         pad: 0,
