@@ -11,6 +11,15 @@ function openrlhfBody(items: readonly { prompt: string; response: string; label:
   };
 }
 
+/** The reward server's answer, or its error. */
+interface RewardBody {
+  readonly rewards: number[];
+  readonly scores: number[];
+  readonly extra_logs: Record<string, number[]>;
+  readonly error: string;
+}
+const read = async (response: Response) => (await read(response)) as RewardBody;
+
 const chat = (question: string) =>
   `<|im_start|>user\n${question}<|im_end|>\n<|im_start|>assistant\n`;
 
@@ -58,7 +67,7 @@ describe("reward server (OpenRLHF remote reward protocol)", () => {
     ];
     const response = await post(openrlhfBody(items));
     assert.equal(response.status, 200);
-    const body = await response.json();
+    const body = await read(response);
     const expected = [1, 0, 1, 0, ...Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 1 : 0))];
     assert.deepEqual(body.rewards, expected);
     assert.deepEqual(body.scores, expected);
@@ -69,7 +78,7 @@ describe("reward server (OpenRLHF remote reward protocol)", () => {
   test("bad requests are 400 with the field named; other routes 404; GET 405", async () => {
     const mismatched = await post({ query: ["a", "b"], prompts: ["a"], labels: ["1", "2"] });
     assert.equal(mismatched.status, 400);
-    assert.match((await mismatched.json()).error, /prompts/);
+    assert.match((await read(mismatched)).error, /prompts/);
     assert.equal((await post({ queries: ["x"] })).status, 400);
     assert.equal((await post("not json")).status, 400);
     assert.equal((await fetch(`${url}/nope`)).status, 404);
@@ -79,7 +88,7 @@ describe("reward server (OpenRLHF remote reward protocol)", () => {
   test("a query missing its label is a 400 naming the fix (math needs a ground truth)", async () => {
     const response = await post({ query: ["x \\boxed{1}"] });
     assert.equal(response.status, 400);
-    assert.match((await response.json()).error, /ground truth/);
+    assert.match((await read(response)).error, /ground truth/);
   });
 
   test("the response is the query with its prompt cut off", () => {
@@ -113,7 +122,7 @@ test("the reward server bounds concurrency across requests", async () => {
       [1, 2, 3].map(() => fetch(`http://127.0.0.1:${port}/get_reward`, { method: "POST", body })),
     );
     for (const response of responses)
-      assert.deepEqual((await response.json()).rewards, Array(10).fill(1));
+      assert.deepEqual((await read(response)).rewards, Array(10).fill(1));
     assert.equal(most, 3);
   } finally {
     await server.close();
