@@ -18,7 +18,8 @@ interface RewardBody {
   readonly extra_logs: Record<string, number[]>;
   readonly error: string;
 }
-const read = async (response: Response) => (await read(response)) as RewardBody;
+const read = async (response: Response): Promise<RewardBody> =>
+  (await response.json()) as RewardBody;
 
 const chat = (question: string) =>
   `<|im_start|>user\n${question}<|im_end|>\n<|im_start|>assistant\n`;
