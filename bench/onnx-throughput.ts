@@ -242,6 +242,9 @@ for (let repeat = 0; repeat < repeats; repeat++) {
     let reference: number[] | undefined;
     for (const [name, run] of order) {
       const result = await run(n);
+      console.log(
+        `  repeat ${repeat + 1} n=${n} ${name}: ${(result.tokens / result.seconds).toFixed(1)} tok/s (${result.seconds.toFixed(1)} s)`,
+      );
       const key = `${name}:${n}`;
       results.set(key, [...(results.get(key) ?? []), result]);
       reference ??= result.firstIds;
