@@ -5,24 +5,13 @@
  * generated once. Each point reports what it would cost alone (`trajectories`), what it added to
  * the sweep (`calls`: trajectories no earlier point had used) and what this invocation generated.
  */
-import { setMaxListeners } from "node:events";
-import pLimit from "p-limit";
 import { type CacheLookup, cachedBackend, countingBackend } from "../backends/cache/index.js";
-import { describeError, type ErrorCode, INPUT_ERROR_CODES } from "../common/errors.js";
-import { run } from "../core/engine.js";
+import { runBenchmark } from "../bench/run.js";
 import type { RunOptionsInput } from "../core/options.js";
-import type { ChatMessage, ModelBackend } from "../spec/backend.js";
+import type { ModelBackend } from "../spec/backend.js";
 import type { Strategy } from "../spec/strategy.js";
+import type { BenchmarkProblem } from "../tasks/problem.js";
 import type { GridPoint } from "./grid.js";
-
-/** One problem of the sweep and how its final text is graded. */
-export interface CurveProblem {
-  readonly id: string;
-  /** The problem: one user turn, or a conversation whose last user turn is it. */
-  readonly problem: string | readonly ChatMessage[];
-  /** True when the run's final text (and its extracted answer) is right. */
-  grade(content: string, answer: string | null): boolean | Promise<boolean>;
-}
 
 /** One point of the curve. */
 export interface CurveRow {
@@ -38,11 +27,11 @@ export interface CurveRow {
   readonly plan: readonly number[];
   readonly problems: number;
   readonly repeats: number;
-  /** Run seed of the first repeat; repeat r runs with seed + r. */
+  /** The benchmark seed: repeat 0 runs under it, repeat r under `repeatSeed(seed, r)`. */
   readonly seed: number;
   /** Mean over problems of the fraction of repeats that were right. */
   readonly accuracy: number;
-  /** Standard error of `accuracy` over problems. */
+  /** Standard error of `accuracy` across problems (0 for one problem). */
   readonly standardError: number;
   /** Fraction of runs that stated an answer at all. */
   readonly answered: number;
@@ -88,12 +77,12 @@ export interface CurveInput {
   readonly points: readonly GridPoint[];
   /** Builds a point's strategy (the CLI's `createStrategy` with its template and verifier). */
   readonly strategyOf: (point: GridPoint) => Promise<Strategy>;
-  readonly problems: readonly CurveProblem[];
+  readonly problems: readonly BenchmarkProblem[];
   /** Names the problems in the rows (`arith`, a file name). */
   readonly task: string;
-  /** Engine options of every run; `seed` is the first repeat's. */
+  /** Engine options of every run; `seed` is the benchmark seed (repeat 0 runs under it). */
   readonly options: RunOptionsInput;
-  /** Independent runs per problem and point (seeds seed, seed + 1, …). Default 1. */
+  /** Independent runs per problem and point (the seeds of `runBenchmark`). Default 1. */
   readonly repeats?: number;
   /** Problems in flight at once. Default 32. */
   readonly problemConcurrency?: number;
@@ -118,26 +107,6 @@ interface Tally {
   cached: number;
 }
 
-interface Outcome {
-  readonly correct: boolean;
-  readonly answered: boolean;
-  readonly failed: boolean;
-  readonly effectiveTokens: number;
-}
-
-/** Mean and standard error (sample standard deviation over √n) of per-problem scores. */
-export function meanAndStandardError(values: readonly number[]): {
-  mean: number;
-  standardError: number;
-} {
-  const n = values.length;
-  if (n === 0) return { mean: 0, standardError: 0 };
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  if (n === 1) return { mean, standardError: 0 };
-  const variance = values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (n - 1);
-  return { mean, standardError: Math.sqrt(variance / n) };
-}
-
 /**
  * Runs a scaling-curve sweep.
  *
@@ -153,7 +122,6 @@ export function meanAndStandardError(values: readonly number[]): {
  */
 export async function runCurve(input: CurveInput): Promise<CurveResult> {
   const repeats = input.repeats ?? 1;
-  const seed = input.options.seed ?? 0;
   const counter = countingBackend(input.backend);
   const seen = new Set<string>();
   let tally: Tally = { trajectories: 0, calls: 0, generated: 0, cached: 0 };
@@ -182,25 +150,18 @@ export async function runCurve(input: CurveInput): Promise<CurveResult> {
       tally = { trajectories: 0, calls: 0, generated: 0, cached: 0 };
       const pointStarted = performance.now();
       const strategy = strategies[index];
-      const scores = input.problems.map(() => 0);
-      const outcomes: Outcome[] = [];
-      let done = 0;
-      const total = input.problems.length * repeats;
-      for (let repeat = 0; repeat < repeats; repeat++) {
-        const results = await runProblems(
-          backend,
-          strategy,
-          input,
-          { ...input.options, seed: seed + repeat },
-          () => input.onProgress?.({ point, index, done: ++done, total }),
-        );
-        results.forEach((outcome, problem) => {
-          if (outcome.correct) scores[problem] += 1 / repeats;
-          outcomes.push(outcome);
-        });
-      }
-      const { mean, standardError } = meanAndStandardError(scores);
-      const runs = Math.max(1, outcomes.length);
+      const summary = await runBenchmark({
+        backend,
+        strategy,
+        problems: input.problems,
+        options: input.options,
+        repeats,
+        ...(input.problemConcurrency !== undefined && {
+          problemConcurrency: input.problemConcurrency,
+        }),
+        ...(input.signal !== undefined && { signal: input.signal }),
+        onProgress: ({ done, total }) => input.onProgress?.({ point, index, done, total }),
+      });
       rows.push({
         backend: backend.provider,
         model: backend.model,
@@ -208,14 +169,14 @@ export async function runCurve(input: CurveInput): Promise<CurveResult> {
         point: point.label,
         strategy: point.family,
         plan: strategy.plan,
-        problems: input.problems.length,
+        problems: summary.n,
         repeats,
-        seed,
-        accuracy: mean,
-        standardError,
-        answered: outcomes.filter((outcome) => outcome.answered).length / runs,
-        failed: outcomes.filter((outcome) => outcome.failed).length,
-        effectiveTokens: outcomes.reduce((sum, outcome) => sum + outcome.effectiveTokens, 0) / runs,
+        seed: summary.seed,
+        accuracy: summary.accuracy,
+        standardError: summary.accuracyStandardError ?? 0,
+        answered: summary.answeredRate,
+        failed: summary.failed,
+        effectiveTokens: summary.effectiveTokensPerProblem,
         ...tally,
         wallSeconds: (performance.now() - pointStarted) / 1000,
       });
@@ -237,74 +198,4 @@ function totals(rows: readonly CurveRow[], requests: number, started: number): S
     cached: sum((row) => row.cached),
     wallSeconds: (performance.now() - started) / 1000,
   };
-}
-
-/**
- * One repeat of one point: every problem through the engine, `problemConcurrency` at a time. Bad
- * input (a plan that cannot fit) and an interrupt end the sweep; any other failure counts the
- * problem as wrong and keeps what it spent.
- */
-async function runProblems(
-  backend: ModelBackend,
-  strategy: Strategy,
-  input: CurveInput,
-  options: RunOptionsInput,
-  onDone: () => void,
-): Promise<Outcome[]> {
-  const limit = pLimit(input.problemConcurrency ?? 32);
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  const onAbort = () => controller.abort(input.signal?.reason);
-  if (input.signal?.aborted) onAbort();
-  input.signal?.addEventListener("abort", onAbort, { once: true });
-  let fatal: unknown;
-  try {
-    const settled = await Promise.allSettled(
-      input.problems.map((problem) =>
-        limit(async (): Promise<Outcome> => {
-          if (controller.signal.aborted) throw controller.signal.reason;
-          try {
-            const result = await run({
-              backend,
-              strategy,
-              problem: problem.problem,
-              options,
-              signal: controller.signal,
-            });
-            const correct =
-              result.content !== "" && (await problem.grade(result.content, result.answer));
-            onDone();
-            return {
-              correct,
-              answered: result.answer !== null,
-              failed: false,
-              effectiveTokens: result.effectiveTokens,
-            };
-          } catch (error) {
-            const { code } = describeError(error);
-            if (INPUT_ERROR_CODES.has(code as ErrorCode) || code === "PACORE_ERR_ABORTED") {
-              fatal ??= error;
-              controller.abort(error);
-              throw error;
-            }
-            const partial = (error as { partial?: { effectiveTokens: number } }).partial;
-            onDone();
-            return {
-              correct: false,
-              answered: false,
-              failed: true,
-              effectiveTokens: partial?.effectiveTokens ?? 0,
-            };
-          }
-        }),
-      ),
-    );
-    if (fatal !== undefined) throw fatal;
-    return settled.map((outcome) => {
-      if (outcome.status === "rejected") throw outcome.reason;
-      return outcome.value;
-    });
-  } finally {
-    input.signal?.removeEventListener("abort", onAbort);
-  }
 }

@@ -10,7 +10,7 @@ import { createStrategy } from "../../src/cli/strategies.js";
 import { parseGrid } from "../../src/curve/grid.js";
 import { runCurve } from "../../src/curve/sweep.js";
 import type { ModelBackend } from "../../src/spec/backend.js";
-import { generateArith, verifyArith } from "../../src/tasks/arith.js";
+import { arithBenchmark } from "../../src/tasks/problem.js";
 
 const [out] = process.argv.slice(2);
 const inner = simulatedBackend({ accuracy: 0.5, latencyMs: 4, maxSamplesPerCall: 4 });
@@ -22,11 +22,7 @@ const backend: ModelBackend = {
     return result;
   },
 };
-const problems = generateArith({ seed: 3, count: 12, difficulty: 3 }).map((problem) => ({
-  id: problem.id,
-  problem: problem.prompt,
-  grade: (content: string) => verifyArith(problem, content),
-}));
+const problems = arithBenchmark({ seed: 3, count: 12, difficulty: 3 });
 const { sweep } = await runCurve({
   backend,
   points: parseGrid("single;self-consistency:4,8;pacore:4;pacore:8,2;sequential:3"),
