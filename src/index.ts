@@ -16,6 +16,15 @@
  */
 export * from "../strategies/index.js";
 export * from "./answers/index.js";
+export {
+  type CachedBackend,
+  type CachedBackendOptions,
+  type CacheLookup,
+  type CountingBackend,
+  cachedBackend,
+  countingBackend,
+  sampleKey,
+} from "./backends/cache/index.js";
 export * from "./backends/function/index.js";
 export * from "./backends/simulated/index.js";
 export {
@@ -46,6 +55,7 @@ export {
   TrimPolicySchema,
 } from "./core/options.js";
 export type { TokenCounter } from "./core/tokens.js";
+export * from "./curve/index.js";
 export * from "./rl/index.js";
 export * from "./serve/index.js";
 export type * from "./spec/backend.js";
