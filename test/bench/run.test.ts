@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { hashSeed } from "../../src/common/random.js";
 import { gradedProblem } from "../../src/tasks/problem.js";
 import { pacore } from "../../strategies/pacore.js";
 import { single } from "../../strategies/single.js";
+import { type CliResult, startNode } from "../helpers/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pacore-bench-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -217,36 +217,14 @@ async function waitFor(condition: () => boolean, timeoutMs = 60_000): Promise<vo
   }
 }
 
-function runChild(
+async function runChild(
   data: string,
   out: string,
   latencyMs: number,
   killWhen?: () => Promise<void>,
-): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", CHILD, data, out, String(latencyMs)],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-    killWhen?.().then(
-      () => child.kill("SIGKILL"),
-      (error) => {
-        child.kill("SIGKILL");
-        reject(error);
-      },
-    );
-  });
+): Promise<CliResult> {
+  const { child, done } = startNode(["--import", "tsx", CHILD, data, out, String(latencyMs)]);
+  const killed = killWhen?.().finally(() => child.kill("SIGKILL"));
+  const [result] = await Promise.all([done, killed]);
+  return result;
 }

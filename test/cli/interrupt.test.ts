@@ -4,16 +4,12 @@
  * trajectory finished (and logged) so far; `--context` past the model's window is refused.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { runCli } from "../helpers/cli.js";
-
-const BIN = fileURLToPath(new URL("../../bin/pacore.js", import.meta.url));
+import { runCli, startCli } from "../helpers/cli.js";
 
 function loggedTrajectories(log: string): number {
   if (!existsSync(log)) return 0;
@@ -45,31 +41,17 @@ describe("pacore run: interrupts and files", () => {
 
   it("SIGINT mid-round with --json: exit 130, calls = the trajectories in the log, with usage", async () => {
     const log = join(await mkdtemp(join(tmpdir(), "pacore-int-")), "run.jsonl");
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        "run",
-        "--strategy",
-        "self-consistency",
-        "--k",
-        "64",
-        "--json",
-        "--log",
-        log,
-        "What is 17*23+5?",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const { child, done } = startCli([
+      "run",
+      "--strategy",
+      "self-consistency",
+      "--k",
+      "64",
+      "--json",
+      "--log",
+      log,
+      "What is 17*23+5?",
+    ]);
     // Interrupt once a few round-1 trajectories are in the log: mid-round by construction.
     const poll = setInterval(() => {
       if (loggedTrajectories(log) >= 5) {
@@ -77,7 +59,7 @@ describe("pacore run: interrupts and files", () => {
         child.kill("SIGINT");
       }
     }, 20);
-    const code = await closed;
+    const { code, stdout, stderr } = await done;
     clearInterval(poll);
     assert.equal(code, 130, stderr);
     assert.match(stderr, /Interrupted \(SIGINT\); run the same command again to resume/);
