@@ -59,6 +59,23 @@ describe("pacore curve", () => {
     assert.equal(strip(readFileSync(join(out, "curve.csv"), "utf8")), strip(csv.join("\n") + "\n"));
   });
 
+  it("`pacore curve --help` lists --grid, --data, --repeats and the engine flags, not --k or --strategy", async () => {
+    const { code, stdout } = await runCli(["curve", "--help"]);
+    assert.equal(code, 0);
+    assert.match(stdout, /^Usage:\n {2}pacore curve /);
+    for (const flag of [
+      "--grid GRID",
+      "--data FILE",
+      "--repeats N",
+      "--out DIR",
+      "--seed N",
+      "--context N",
+    ]) {
+      assert.ok(stdout.includes(flag), flag);
+    }
+    assert.doesNotMatch(stdout, /--k |--strategy |--population /);
+  });
+
   it("reads a --data file as pacore bench does, naming it in the rows", async () => {
     const dir = temp();
     const data = join(dir, "mini.jsonl");
