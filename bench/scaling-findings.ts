@@ -8,7 +8,7 @@
  *    `self-consistency:5` and `pacore:8` against `self-consistency:9` (equal trajectories; the
  *    tokens of each are reported), with self-consistency@4 and @8 alongside.
  * 3. Accuracy when the context window binds: `pacore:8` with `--context` set so that the eight
- *    messages get about five tokens each (they hold about nine), with the budget cut on
+ *    messages get about five tokens each (the embedded model's hold about thirteen), with the budget cut on
  *    (`keep-tail`: each message keeps its end, where the answer is) against messages dropped
  *    (`drop-longest`), next to the unconstrained run. Every round gets 512 output tokens, the
  *    model's own default, so round 1 is the same trajectories in all three.
@@ -189,7 +189,7 @@ if (only.has(3)) {
   report.push(
     "## 3. When the context window binds: the budget cut on against messages dropped",
     "",
-    `\`--context ${context}\` with \`--max-tokens ${maxTokens}\`: a synthesis prompt of eight empty messages takes up to ${overhead} tokens, which leaves ${8 * perMessage} tokens for eight messages of about nine each (minimum share 4 tokens).`,
+    `\`--context ${context}\` with \`--max-tokens ${maxTokens}\`: a synthesis prompt of eight empty messages takes up to ${overhead} tokens, which leaves ${8 * perMessage} tokens for the eight messages (minimum share 4 tokens; the trims below give their sizes).`,
     "",
     ...HEAD,
     ...rows.map(line),
