@@ -4,17 +4,10 @@
  * engine run log per problem run, so a run killed mid-way resumes trajectory by trajectory) and
  * `summary.json`. A benchmark killed (even by kill -9) and started again reuses all of it.
  */
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  truncateSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../common/errors.js";
+import { JsonlAppender, readJsonl } from "../common/jsonl.js";
 import { hashSeed } from "../common/random.js";
 import type { ProblemRun } from "./run.js";
 
@@ -45,6 +38,7 @@ export class BenchmarkOutput {
   readonly directory: string;
   readonly #problemsPath: string;
   readonly #finished = new Map<string, ProblemRun>();
+  #problems: JsonlAppender | undefined;
 
   private constructor(directory: string) {
     this.directory = directory;
@@ -91,32 +85,22 @@ export class BenchmarkOutput {
   }
 
   #readFinished(): void {
-    if (!existsSync(this.#problemsPath)) return;
-    const text = readFileSync(this.#problemsPath, "utf8");
-    const lines = text.split("\n");
-    // A benchmark killed mid-write leaves at most one partial last line (no newline after it).
-    const last = lines.pop() ?? "";
-    if (last !== "") {
-      truncateSync(this.#problemsPath, Buffer.byteLength(text) - Buffer.byteLength(last));
-    }
-    lines.forEach((line, index) => {
-      if (line.trim() === "") return;
-      let value: ProblemRun;
-      try {
-        value = JSON.parse(line);
-      } catch (error) {
+    // A benchmark killed mid-write leaves at most one cut last line: repaired, not an error.
+    const contents = readJsonl(this.#problemsPath, isProblemRun);
+    for (const { number, value } of contents.lines) {
+      if (value === undefined) {
         throw new ConfigError(
-          `${this.#problemsPath} line ${index + 1}: not valid JSON. Fix: remove that line (its problem run is then run again)`,
-          { cause: error },
+          `${this.#problemsPath} line ${number}: not valid JSON. Fix: remove that line (its problem run is then run again)`,
         );
       }
-      if (typeof value?.id !== "string" || !Number.isInteger(value.repeat)) {
+      if (!isProblemRun(value)) {
         throw new ConfigError(
-          `${this.#problemsPath} line ${index + 1}: not a problem run (no id and repeat). Fix: remove that line`,
+          `${this.#problemsPath} line ${number}: not a problem run (no id and repeat). Fix: remove that line`,
         );
       }
       this.#finished.set(key(value.id, value.repeat), value); // a later line wins
-    });
+    }
+    contents.repair();
   }
 
   /** The recorded run of a problem and repeat that finished without error, if any. */
@@ -133,11 +117,23 @@ export class BenchmarkOutput {
 
   /** Appends a finished problem run (one line, written through before it counts as done). */
   append(run: ProblemRun): void {
-    appendFileSync(this.#problemsPath, `${JSON.stringify(run)}\n`);
+    this.#problems ??= JsonlAppender.open(this.#problemsPath);
+    this.#problems.append(run);
+  }
+
+  /** Closes `problems.jsonl`. */
+  close(): void {
+    this.#problems?.close();
+    this.#problems = undefined;
   }
 
   /** Writes `summary.json`. */
   writeSummary(summary: unknown): void {
     writeAtomically(join(this.directory, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   }
+}
+
+function isProblemRun(value: unknown): value is ProblemRun {
+  const run = value as Partial<ProblemRun> | null | undefined;
+  return typeof run?.id === "string" && Number.isInteger(run.repeat);
 }

@@ -385,6 +385,7 @@ export async function runBenchmark(input: RunBenchmarkInput): Promise<BenchmarkS
   if (work.reused > 0) report();
   const settled = await Promise.allSettled(units);
   input.signal?.removeEventListener("abort", onAbort);
+  output?.close();
   if (fatal !== undefined) throw fatal;
   const records = settled.map((outcome) => {
     if (outcome.status === "rejected") throw outcome.reason;

@@ -5,19 +5,10 @@
  * rest. The first line records the run's config; a log of another config is refused, never mixed
  * in.
  */
-import {
-  appendFileSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  statSync,
-  truncateSync,
-  writeSync,
-} from "node:fs";
-import { dirname, join } from "node:path";
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { RunLogError } from "../common/errors.js";
+import { JsonlAppender, type JsonlContents, readJsonl } from "../common/jsonl.js";
 import type { Trajectory } from "../spec/run.js";
 
 /** What makes two runs the same run: a log is only reused when all of it matches. */
@@ -46,14 +37,6 @@ interface TrajectoryLine {
 }
 
 const key = (round: number, index: number) => `${round}:${index}`;
-
-function parseLine(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-}
 
 function isHeader(value: unknown): value is HeaderLine {
   const line = value as Partial<HeaderLine> | null | undefined;
@@ -105,11 +88,11 @@ function differences(a: RunIdentity, b: RunIdentity): string[] {
 export class RunLog {
   readonly path: string;
   readonly #finished = new Map<string, Trajectory>();
-  #fd: number | undefined;
+  readonly #file: JsonlAppender;
 
-  private constructor(path: string, fd: number, finished: Iterable<Trajectory>) {
+  private constructor(path: string, file: JsonlAppender, finished: Iterable<Trajectory>) {
     this.path = path;
-    this.#fd = fd;
+    this.#file = file;
     for (const trajectory of finished) {
       this.#finished.set(key(trajectory.round, trajectory.index), trajectory);
     }
@@ -121,68 +104,56 @@ export class RunLog {
    * of this run; a file that is not a run log is never written to.
    */
   static open(path: string, identity: RunIdentity): RunLog {
-    const finished: Trajectory[] = [];
-    let text = "";
+    let contents: JsonlContents;
     try {
       if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
         throw new RunLogError(
           `Run log ${path} is a folder; pass a file path such as ${join(path, "run.jsonl")}`,
         );
       }
-      mkdirSync(dirname(path), { recursive: true });
-      text = existsSync(path) ? readFileSync(path, "utf8") : "";
+      contents = readJsonl(path, (value) => isHeader(value) || isTrajectoryLine(value));
     } catch (error) {
       throw asLogError(path, error);
     }
-    const lines = text.split("\n");
     // Every check comes before the first write: a file that is not a run log stays as it was.
-    if (text.trim() !== "") {
-      const header = parseLine(lines[0]);
-      if (!isHeader(header)) {
+    const [header, ...rest] = contents.lines;
+    const finished: Trajectory[] = [];
+    // Text with no whole line is a file of someone else's too (a log starts with a whole header).
+    if (header === undefined && contents.cut.trim() !== "") {
+      throw new RunLogError(
+        `${path} is not a pacore run log (it holds no pacore-run header); pass another --log path: an existing file is never overwritten`,
+      );
+    }
+    if (header !== undefined) {
+      if (header.number !== 1 || !isHeader(header.value)) {
         throw new RunLogError(
           `${path} is not a pacore run log (its first line is not a pacore-run header); pass another --log path: an existing file is never overwritten`,
         );
       }
-      const changed = differences(header.identity, identity);
+      const changed = differences(header.value.identity, identity);
       if (changed.length > 0) {
         throw new RunLogError(
           `Run log ${path} was written by another run (it differs in ${changed.join(", ")}); use another --log path, or run with the same config to resume`,
         );
       }
-      // A run killed mid-write leaves at most one partial last line (no newline after it): drop
-      // it, also from the file, so that the next line appended starts on a line of its own. A
-      // last line that is whole but for its newline is kept and gets one.
-      let last = lines.pop() ?? "";
-      const wholeLast = lines.length === 0 || isTrajectoryLine(parseLine(last));
-      if (wholeLast) {
-        if (last !== "") lines.push(last);
-        last = "";
-      }
-      lines.forEach((line, number) => {
-        if (number === 0 || line.trim() === "") return;
-        const parsed = parseLine(line);
-        if (!isTrajectoryLine(parsed)) {
+      for (const line of rest) {
+        if (!isTrajectoryLine(line.value)) {
           throw new RunLogError(
-            `Run log ${path} has a corrupt line ${number + 1}; move the file away to start afresh`,
+            `Run log ${path} has a corrupt line ${line.number}; move the file away to start afresh`,
           );
         }
-        finished.push(parsed.trajectory);
-      });
-      try {
-        if (last !== "") truncateSync(path, Buffer.byteLength(text) - Buffer.byteLength(last));
-        else if (!text.endsWith("\n")) appendFileSync(path, "\n");
-      } catch (error) {
-        throw asLogError(path, error);
+        finished.push(line.value.trajectory);
       }
     }
-    let fd: number;
+    let file: JsonlAppender;
     try {
-      fd = openSync(path, "a");
+      contents.repair();
+      file = JsonlAppender.open(path);
     } catch (error) {
       throw asLogError(path, error);
     }
-    const log = new RunLog(path, fd, finished);
-    if (text.trim() === "") log.#write({ type: "pacore-run", version: 1, identity });
+    const log = new RunLog(path, file, finished);
+    if (header === undefined) file.append({ type: "pacore-run", version: 1, identity });
     return log;
   }
 
@@ -199,17 +170,10 @@ export class RunLog {
   /** Appends a finished trajectory; the write reaches the file before this returns. */
   append(trajectory: Trajectory): void {
     this.#finished.set(key(trajectory.round, trajectory.index), trajectory);
-    this.#write({ type: "trajectory", trajectory });
+    this.#file.append({ type: "trajectory", trajectory } satisfies TrajectoryLine);
   }
 
   close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
-  }
-
-  #write(line: HeaderLine | TrajectoryLine): void {
-    if (this.#fd === undefined) throw new RunLogError(`Run log ${this.path} is closed`);
-    // One write call per line: the kernel has it once writeSync returns, so kill -9 keeps it.
-    writeSync(this.#fd, `${JSON.stringify(line)}\n`);
+    this.#file.close();
   }
 }

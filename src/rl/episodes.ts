@@ -11,11 +11,10 @@
  * therefore holds back the next generations, never the ones in flight, and memory stays bounded.
  * `onEpisode` is called one episode at a time, in the order trajectories finished.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
 import { problemText } from "../../strategies/conversation.js";
 import { gradeAnswer } from "../answers/grade.js";
 import { ConfigError, PacoreError } from "../common/errors.js";
+import { JsonlAppender } from "../common/jsonl.js";
 import { normalizeProblem, Run, type RunConfig } from "../core/engine.js";
 import { parseRunOptions } from "../core/options.js";
 import type { ChatMessage, FinishReason, ModelBackend } from "../spec/backend.js";
@@ -311,27 +310,18 @@ export interface EpisodeWriter {
 
 /** Opens (appends to) a JSONL episode file, creating its folder. */
 export function episodeWriter(path: string): EpisodeWriter {
-  let fd: number | undefined;
+  let file: JsonlAppender;
   try {
-    mkdirSync(dirname(path), { recursive: true });
-    fd = openSync(path, "a");
+    file = JsonlAppender.open(path);
   } catch (error) {
     throw new ConfigError(
       `Cannot write episodes to ${path}: ${(error as Error).message}; pass another path`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
   return {
     path,
-    write(episode) {
-      if (fd === undefined) throw new ConfigError(`The episode file ${path} is closed`);
-      writeSync(fd, `${JSON.stringify(episode)}\n`);
-    },
-    close() {
-      if (fd !== undefined) closeSync(fd);
-      fd = undefined;
-    },
+    write: (episode) => file.append(episode),
+    close: () => file.close(),
   };
 }
