@@ -3,7 +3,8 @@
  * completion by its exact request: the model, the messages, the sampling settings, the sample's
  * own seed and whether log-probs were asked for. An `n`-sample call is split into the samples the
  * cache holds and the ones it lacks; only the missing ones go to the backend, together in one
- * call (so `n > 1` batching and prefix sharing are kept).
+ * call (so `n > 1` batching and prefix sharing are kept). A sample that another call is
+ * generating at that moment is waited for, not asked for twice (and made here if that call fails).
  *
  * Sound because a seeded backend's sample depends on its own seed and request only, never on the
  * samples that share its call (the engine derives a trajectory's seed from run seed, problem,
@@ -29,7 +30,7 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import { RunLogError } from "../../common/errors.js";
+import { AbortError, BackendError, RunLogError } from "../../common/errors.js";
 import type {
   Completion,
   GenerateRequest,
@@ -195,38 +196,101 @@ export function cachedBackend(
     writeSync(fd, `${JSON.stringify(line)}\n`);
   };
 
+  /** Samples being generated right now, by key: a second call for one waits instead of paying. */
+  const pending = new Map<string, Promise<Completion>>();
+
+  /** One backend call for `samples` of `request`; the completions in the same order. */
+  const call = async (request: GenerateRequest, samples: readonly number[]) => {
+    const onDelta = request.onDelta;
+    const { completions } = await backend.generate({
+      ...request,
+      n: samples.length,
+      ...(request.seeds !== undefined && {
+        seeds: samples.map((sample) => request.seeds![sample]),
+      }),
+      ...(onDelta !== undefined && {
+        onDelta: ({ sample, text }) => onDelta({ sample: samples[sample], text }),
+      }),
+    });
+    return completions;
+  };
+
   const generate = async (request: GenerateRequest): Promise<GenerateResult> => {
     const keys = Array.from({ length: request.n }, (_, sample) =>
       sampleKey(backend, request, sample),
     );
     const completions: (Completion | undefined)[] = keys.map((key) => entries.get(key));
-    const missing = keys.flatMap((_, sample) => (completions[sample] ? [] : [sample]));
-    if (missing.length > 0) {
-      const onDelta = request.onDelta;
-      const { completions: generated } = await backend.generate({
-        ...request,
-        n: missing.length,
-        ...(request.seeds !== undefined && {
-          seeds: missing.map((sample) => request.seeds![sample]),
-        }),
-        ...(onDelta !== undefined && {
-          onDelta: ({ sample, text }) => onDelta({ sample: missing[sample], text }),
-        }),
+    const waits: { sample: number; promise: Promise<Completion> }[] = [];
+    const owned = new Map<number, { resolve(c: Completion): void; reject(e: unknown): void }>();
+    keys.forEach((key, sample) => {
+      if (completions[sample] !== undefined) return;
+      const promise = pending.get(key);
+      if (promise !== undefined) {
+        waits.push({ sample, promise });
+        return;
+      }
+      let settle!: { resolve(c: Completion): void; reject(e: unknown): void };
+      const made = new Promise<Completion>((resolve, reject) => {
+        settle = { resolve, reject };
       });
-      // A short answer is the engine's to judge (it retries); keep what came, in order.
-      missing.forEach((sample, position) => {
-        const completion = generated[position];
+      made.catch(() => {}); // a failure nobody waits for is the caller's, thrown below
+      pending.set(key, made);
+      owned.set(sample, settle);
+    });
+    const missing = [...owned.keys()];
+    let generated = 0;
+    try {
+      if (missing.length > 0) {
+        const made = await call(request, missing);
+        missing.forEach((sample, position) => {
+          const completion = made[position];
+          if (completion === undefined) return;
+          completions[sample] = completion;
+          remember(keys[sample], completion);
+          owned.get(sample)!.resolve(completion);
+          generated++;
+        });
+        // A short answer is the engine's to judge (it retries); keep what came, in order.
+        if (made.length !== missing.length) {
+          const short = new BackendError(`Backend ${backend.provider} returned too few samples`, {
+            retryable: true,
+          });
+          for (const settle of owned.values()) settle.reject(short);
+          return { completions: completions.filter((c): c is Completion => c !== undefined) };
+        }
+      }
+    } catch (error) {
+      for (const settle of owned.values()) settle.reject(error);
+      throw error;
+    } finally {
+      for (const sample of missing) pending.delete(keys[sample]);
+    }
+    // Samples another call was generating: take its completion, or make them here if it failed.
+    const retry: number[] = [];
+    for (const { sample, promise } of waits) {
+      try {
+        completions[sample] = await abortable(promise, request.signal);
+      } catch (error) {
+        if (request.signal?.aborted) throw error;
+        retry.push(sample);
+      }
+    }
+    if (retry.length > 0) {
+      const made = await call(request, retry);
+      retry.forEach((sample, position) => {
+        const completion = made[position];
         if (completion === undefined) return;
         completions[sample] = completion;
         remember(keys[sample], completion);
+        generated++;
       });
-      if (generated.length !== missing.length) {
+      if (made.length !== retry.length) {
         return { completions: completions.filter((c): c is Completion => c !== undefined) };
       }
     }
-    const generatedSamples = new Set(missing);
-    hits += request.n - missing.length;
-    misses += missing.length;
+    const generatedSamples = new Set([...missing, ...retry]);
+    hits += request.n - generated;
+    misses += generated;
     options.onLookup?.(
       keys.map((key, sample) => ({ key, hit: !generatedSamples.has(sample) })),
       request,
@@ -258,6 +322,26 @@ export function cachedBackend(
       await backend.close?.();
     },
   };
+}
+
+/** Waits for `promise`, or rejects with an `AbortError` when `signal` aborts first. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(new AbortError("The call was aborted"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortError("The call was aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** A backend that counts the samples it is asked for: put it under a cache to see what ran. */
