@@ -18,19 +18,9 @@
  * same sweep started again asks the backend only for the rest.
  */
 import { createHash } from "node:crypto";
-import {
-  appendFileSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  statSync,
-  truncateSync,
-  writeSync,
-} from "node:fs";
-import { dirname } from "node:path";
+import { statSync } from "node:fs";
 import { AbortError, BackendError, RunLogError } from "../../common/errors.js";
+import { JsonlAppender, type JsonlContents, readJsonl } from "../../common/jsonl.js";
 import type {
   Completion,
   GenerateRequest,
@@ -91,14 +81,6 @@ function isCacheLine(value: unknown): value is CacheLine {
   );
 }
 
-function parseLine(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The key of one sample: everything that decides what the backend generates for it. Sampling
  * fields are listed by name so that an absent field and an `undefined` one key alike.
@@ -127,41 +109,40 @@ export function sampleKey(
   return createHash("sha256").update(exact).digest("base64url");
 }
 
-/** Reads a cache file: its completions by key. A torn last line (kill -9 mid-write) is cut off. */
-function loadCacheFile(path: string, into: Map<string, Completion>): void {
-  let text: string;
+/**
+ * Opens a cache file for appending after reading its completions by key. A torn last line (kill
+ * -9 mid-write) is cut off; any other line that is not a completion refuses the file untouched.
+ */
+function openCacheFile(path: string, into: Map<string, Completion>): JsonlAppender {
+  const fail = (error: unknown) =>
+    error instanceof RunLogError
+      ? error
+      : new RunLogError(`Cache ${path} cannot be used (${(error as Error).message})`, {
+          cause: error,
+        });
+  let contents: JsonlContents;
   try {
     if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
       throw new RunLogError(`Cache ${path} is a folder; pass a file path for the cache`);
     }
-    mkdirSync(dirname(path), { recursive: true });
-    if (!existsSync(path)) return;
-    text = readFileSync(path, "utf8");
+    contents = readJsonl(path, isCacheLine);
   } catch (error) {
-    if (error instanceof RunLogError) throw error;
-    throw new RunLogError(`Cache ${path} cannot be used (${(error as Error).message})`, {
-      cause: error,
-    });
+    throw fail(error);
   }
-  const lines = text.split("\n");
-  let last = lines.pop() ?? "";
-  if (last !== "" && isCacheLine(parseLine(last))) {
-    lines.push(last);
-    last = "";
-  }
-  lines.forEach((line, number) => {
-    if (line.trim() === "") return;
-    const parsed = parseLine(line);
-    if (!isCacheLine(parsed)) {
+  for (const { number, value } of contents.lines) {
+    if (!isCacheLine(value)) {
       throw new RunLogError(
-        `Cache ${path} has a corrupt line ${number + 1} (not a pacore completion); move the file away to start afresh`,
+        `Cache ${path} has a corrupt line ${number} (not a pacore completion); move the file away to start afresh`,
       );
     }
-    into.set(parsed.key, parsed.completion);
-  });
-  // The next line appended must start on a line of its own.
-  if (last !== "") truncateSync(path, Buffer.byteLength(text) - Buffer.byteLength(last));
-  else if (text !== "" && !text.endsWith("\n")) appendFileSync(path, "\n");
+    into.set(value.key, value.completion);
+  }
+  try {
+    contents.repair();
+    return JsonlAppender.open(path);
+  } catch (error) {
+    throw fail(error);
+  }
 }
 
 /**
@@ -180,20 +161,16 @@ export function cachedBackend(
   options: CachedBackendOptions = {},
 ): CachedBackend {
   const entries = new Map<string, Completion>();
-  let fd: number | undefined;
-  if (options.path !== undefined) {
-    loadCacheFile(options.path, entries);
-    fd = openSync(options.path, "a");
-  }
+  let file: JsonlAppender | undefined;
+  if (options.path !== undefined) file = openCacheFile(options.path, entries);
   let hits = 0;
   let misses = 0;
 
   const remember = (key: string, completion: Completion) => {
     entries.set(key, completion);
-    if (fd === undefined) return;
+    if (file === undefined) return;
     const line: CacheLine = { type: "completion", key, completion };
-    // One write per line: the kernel has it once writeSync returns, so kill -9 keeps it.
-    writeSync(fd, `${JSON.stringify(line)}\n`);
+    file.append(line); // written through: kill -9 keeps it
   };
 
   /** Samples being generated right now, by key: a second call for one waits instead of paying. */
@@ -299,8 +276,8 @@ export function cachedBackend(
   };
 
   const closeCache = () => {
-    if (fd !== undefined) closeSync(fd);
-    fd = undefined;
+    file?.close();
+    file = undefined;
   };
   const inner = spreadBackend(backend);
   return {
