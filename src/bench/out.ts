@@ -4,11 +4,12 @@
  * engine run log per problem run, so a run killed mid-way resumes trajectory by trajectory) and
  * `summary.json`. A benchmark killed (even by kill -9) and started again reuses all of it.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../common/errors.js";
 import { JsonlAppender, readJsonl } from "../common/jsonl.js";
 import { hashSeed } from "../common/random.js";
+import { writeAtomically } from "../common/write-atomically.js";
 import type { ProblemRun } from "./run.js";
 
 const key = (id: string, repeat: number) => `${id}\u0000${repeat}`;
@@ -26,11 +27,6 @@ export function differingKeys(recorded: unknown, current: unknown, prefix = ""):
       );
   }
   return JSON.stringify(recorded) === JSON.stringify(current) ? [] : [prefix || "(root)"];
-}
-
-function writeAtomically(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
 }
 
 /** A benchmark's output directory, opened for a config. */

@@ -6,34 +6,18 @@
  */
 import { z } from "zod";
 import { type BenchmarkSummary, type ProblemRun, runBenchmark } from "../bench/run.js";
-import { AbortError, ConfigError } from "../common/errors.js";
-import { DEFAULT_ARITH_DIFFICULTY } from "../tasks/arith.js";
-import { loadBenchmark } from "../tasks/files.js";
-import { arithBenchmark, type BenchmarkProblem } from "../tasks/problem.js";
+import { AbortError } from "../common/errors.js";
 import { createBackend } from "./backends.js";
 import { ENGINE_FLAGS, EngineFlagsShape, runOptionsOf } from "./engine-flags.js";
 import { type FlagTable, parseCommand, parseNumber } from "./flags.js";
+import { loadProblems, PROBLEM_SOURCE_FLAGS, ProblemSourceShape } from "./problem-flags.js";
 import { benchmarkProgressBar } from "./progress.js";
 import type { CommandIo } from "./run-command.js";
 import { createStrategy } from "./strategies.js";
 
-export const TASK_NAMES = ["arith"] as const;
-
-/** Problems of `--task arith` when no `--limit` is given. */
-const DEFAULT_TASK_LIMIT = 100;
-
 export const BenchCommandSchema = z
   .object({
-    task: z.enum(TASK_NAMES).optional(),
-    data: z.string().min(1).optional(),
-    fieldProblem: z.string().min(1).optional(),
-    fieldAnswer: z.string().min(1).optional(),
-    fieldId: z.string().min(1).optional(),
-    limit: z.number().int().positive().optional(),
-    offset: z.number().int().nonnegative().default(0),
-    ids: z.array(z.string().min(1)).min(1).optional(),
-    split: z.enum(["heldout", "train", "all"]).default("heldout"),
-    difficulty: z.number().int().positive().default(DEFAULT_ARITH_DIFFICULTY),
+    ...ProblemSourceShape,
     repeats: z.number().int().positive().default(1),
     out: z.string().min(1).optional(),
     problemConcurrency: z.number().int().positive().default(32),
@@ -47,41 +31,7 @@ export type BenchCommand = z.output<typeof BenchCommandSchema>;
 const number = { type: "string", value: "N", parse: parseNumber } as const;
 
 export const BENCH_FLAGS: FlagTable<keyof BenchCommand> = {
-  task: {
-    type: "string",
-    value: "NAME",
-    description: `Task family: ${TASK_NAMES.join(" | ")} (default arith, unless --data)`,
-  },
-  data: {
-    type: "string",
-    value: "FILE",
-    description:
-      "Benchmark file: .jsonl, .json, .csv or .parquet (MATH-500, AIME, MathArena, GSM8K, GPQA, PaCoRe shapes found by column names)",
-  },
-  fieldProblem: {
-    type: "string",
-    value: "NAME",
-    description: "--data: column holding the problem (text, or a chat list)",
-  },
-  fieldAnswer: { type: "string", value: "NAME", description: "--data: column holding the answer" },
-  fieldId: { type: "string", value: "NAME", description: "--data: column holding a unique id" },
-  limit: { ...number, description: "Problems to run (default: arith 100, --data all)" },
-  offset: { ...number, description: "Problems to skip first (default 0)" },
-  ids: {
-    type: "string",
-    value: "a,b,c",
-    parse: (text) => text.split(",").map((id) => id.trim()),
-    description: "--data: only the problems with these ids",
-  },
-  split: {
-    type: "string",
-    value: "NAME",
-    description: "arith: heldout (default: never trained on) | train | all",
-  },
-  difficulty: {
-    ...number,
-    description: `arith difficulty level (default ${DEFAULT_ARITH_DIFFICULTY})`,
-  },
+  ...PROBLEM_SOURCE_FLAGS,
   repeats: {
     ...number,
     description: "Independent runs per problem (default 1); pass@k, maj@k, mean@k for k ≤ N",
@@ -97,60 +47,11 @@ export const BENCH_FLAGS: FlagTable<keyof BenchCommand> = {
   json: { type: "boolean", description: "Print one JSON object on stdout" },
 };
 
-/** The problems `--task` or `--data` names, and what to record about where they came from. */
-async function problemsOf(command: BenchCommand): Promise<{
-  problems: BenchmarkProblem[];
-  source: Record<string, unknown>;
-}> {
-  if (command.data !== undefined) {
-    if (command.task !== undefined) {
-      throw new ConfigError(
-        `Expected either \`--task\` or \`--data\`, got both (\`--task ${command.task}\`, \`--data ${command.data}\`). Fix: drop one`,
-      );
-    }
-    const fields = {
-      ...(command.fieldProblem !== undefined && { problem: command.fieldProblem }),
-      ...(command.fieldAnswer !== undefined && { answer: command.fieldAnswer }),
-      ...(command.fieldId !== undefined && { id: command.fieldId }),
-    };
-    const loaded = await loadBenchmark({
-      path: command.data,
-      fields,
-      seed: command.seed,
-      offset: command.offset,
-      ...(command.limit !== undefined && { limit: command.limit }),
-      ...(command.ids !== undefined && { ids: command.ids }),
-    });
-    return {
-      problems: loaded.problems,
-      source: { data: command.data, shape: loaded.shape, records: loaded.records },
-    };
-  }
-  for (const flag of ["fieldProblem", "fieldAnswer", "fieldId", "ids"] as const) {
-    if (command[flag] !== undefined) {
-      throw new ConfigError(
-        `\`--${flag.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}\` is for \`--data FILE\`; the arith task has no such field. Fix: drop it or give --data`,
-      );
-    }
-  }
-  const count = command.offset + (command.limit ?? DEFAULT_TASK_LIMIT);
-  const problems = arithBenchmark({
-    seed: command.seed,
-    count,
-    split: command.split,
-    difficulty: command.difficulty,
-  }).slice(command.offset);
-  return {
-    problems,
-    source: { task: command.task ?? "arith", split: command.split, difficulty: command.difficulty },
-  };
-}
-
 /** Runs `pacore bench`; resolves with the exit code. */
 export async function benchCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const command = parseCommand(argv, BenchCommandSchema, BENCH_FLAGS);
   const loadStarted = performance.now();
-  const { problems, source } = await problemsOf(command);
+  const { problems, source } = await loadProblems(command);
   const loadMs = Math.round(performance.now() - loadStarted);
   const strategy = await createStrategy(command);
   const backend = await createBackend(command);

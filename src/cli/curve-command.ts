@@ -5,21 +5,19 @@
  * and started again generates only what it lacks, and points share the trajectories they have in
  * common (one seed: self-consistency@16 is a prefix of @64).
  */
-import { mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { z } from "zod";
 import { AbortError, ConfigError } from "../common/errors.js";
+import { writeAtomically } from "../common/write-atomically.js";
 import { curveSvg } from "../curve/chart.js";
 import { DEFAULT_GRID, type GridPoint, parseGrid } from "../curve/grid.js";
 import { curveCsv, curveJsonl, curveMarkdown, describeSaving } from "../curve/report.js";
 import { type CurveRow, runCurve, type SweepTotals } from "../curve/sweep.js";
-import { DEFAULT_ARITH_DIFFICULTY } from "../tasks/arith.js";
-import { loadBenchmark } from "../tasks/files.js";
-import { arithBenchmark, type BenchmarkProblem } from "../tasks/problem.js";
 import { createBackend } from "./backends.js";
-import { TASK_NAMES } from "./bench-command.js";
 import { ENGINE_FLAGS, EngineFlagsShape, runOptionsOf } from "./engine-flags.js";
-import { type FlagTable, flagName, parseCommand, parseNumber } from "./flags.js";
+import { type FlagTable, parseCommand, parseNumber } from "./flags.js";
+import { loadProblems, PROBLEM_SOURCE_FLAGS, ProblemSourceShape } from "./problem-flags.js";
 import type { CommandIo } from "./run-command.js";
 import { createStrategy } from "./strategies.js";
 
@@ -44,16 +42,7 @@ const {
 export const CurveCommandSchema = z
   .object({
     grid: z.string().default(DEFAULT_GRID),
-    task: z.enum(TASK_NAMES).optional(),
-    data: z.string().min(1).optional(),
-    fieldProblem: z.string().min(1).optional(),
-    fieldAnswer: z.string().min(1).optional(),
-    fieldId: z.string().min(1).optional(),
-    limit: z.number().int().positive().optional(),
-    offset: z.number().int().nonnegative().default(0),
-    ids: z.array(z.string().min(1)).min(1).optional(),
-    split: z.enum(["heldout", "train", "all"]).default("heldout"),
-    difficulty: z.number().int().positive().default(DEFAULT_ARITH_DIFFICULTY),
+    ...ProblemSourceShape,
     repeats: z.number().int().positive().default(1),
     out: z.string().min(1).default("pacore-curve"),
     problemConcurrency: z.number().int().positive().default(32),
@@ -71,41 +60,7 @@ export const CURVE_FLAGS: FlagTable<keyof CurveCommand> = {
     value: "GRID",
     description: `Points, \`;\`-separated (default "${DEFAULT_GRID}")`,
   },
-  task: {
-    type: "string",
-    value: "NAME",
-    description: `Task family: ${TASK_NAMES.join(" | ")} (default arith, unless --data)`,
-  },
-  data: {
-    type: "string",
-    value: "FILE",
-    description:
-      "Benchmark file: .jsonl, .json, .csv or .parquet (the shapes `pacore bench --data` reads)",
-  },
-  fieldProblem: {
-    type: "string",
-    value: "NAME",
-    description: "--data: column holding the problem (text, or a chat list)",
-  },
-  fieldAnswer: { type: "string", value: "NAME", description: "--data: column holding the answer" },
-  fieldId: { type: "string", value: "NAME", description: "--data: column holding a unique id" },
-  limit: { ...number, description: "Problems (default: arith 100, --data all)" },
-  offset: { ...number, description: "Problems to skip first (default 0)" },
-  ids: {
-    type: "string",
-    value: "a,b,c",
-    parse: (text) => text.split(",").map((id) => id.trim()),
-    description: "--data: only the problems with these ids",
-  },
-  split: {
-    type: "string",
-    value: "NAME",
-    description: "arith: heldout (default: never trained on) | train | all",
-  },
-  difficulty: {
-    ...number,
-    description: `arith difficulty level (default ${DEFAULT_ARITH_DIFFICULTY})`,
-  },
+  ...PROBLEM_SOURCE_FLAGS,
   repeats: { ...number, description: "Independent runs per problem and point (default 1)" },
   out: {
     type: "string",
@@ -116,12 +71,6 @@ export const CURVE_FLAGS: FlagTable<keyof CurveCommand> = {
   problemConcurrency: { ...number, description: "Problems in flight at once (default 32)" },
   ...CURVE_ENGINE_FLAGS,
 };
-
-/** Writes a file whole or not at all (a kill mid-write leaves the previous version). */
-function writeAtomically(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
 
 /** Writes the four curve files into `out`. */
 export async function writeCurveFiles(
@@ -149,46 +98,6 @@ function prepareOut(out: string): void {
   }
 }
 
-/** The problems `--task` or `--data` names (as `pacore bench` reads them), and their name. */
-async function problemsOf(
-  command: CurveCommand,
-): Promise<{ problems: BenchmarkProblem[]; task: string }> {
-  if (command.data !== undefined) {
-    if (command.task !== undefined) {
-      throw new ConfigError(
-        `Expected either \`--task\` or \`--data\`, got both (\`--task ${command.task}\`, \`--data ${command.data}\`). Fix: drop one`,
-      );
-    }
-    const loaded = await loadBenchmark({
-      path: command.data,
-      fields: {
-        ...(command.fieldProblem !== undefined && { problem: command.fieldProblem }),
-        ...(command.fieldAnswer !== undefined && { answer: command.fieldAnswer }),
-        ...(command.fieldId !== undefined && { id: command.fieldId }),
-      },
-      seed: command.seed,
-      offset: command.offset,
-      ...(command.limit !== undefined && { limit: command.limit }),
-      ...(command.ids !== undefined && { ids: command.ids }),
-    });
-    return { problems: loaded.problems, task: basename(command.data) };
-  }
-  for (const flag of ["fieldProblem", "fieldAnswer", "fieldId", "ids"] as const) {
-    if (command[flag] !== undefined) {
-      throw new ConfigError(
-        `\`--${flagName(flag)}\` is for \`--data FILE\`; the arith task has no such field. Fix: drop it or give --data`,
-      );
-    }
-  }
-  const problems = arithBenchmark({
-    seed: command.seed,
-    count: command.offset + (command.limit ?? 100),
-    split: command.split,
-    difficulty: command.difficulty,
-  }).slice(command.offset);
-  return { problems, task: command.task ?? "arith" };
-}
-
 /** Runs `pacore curve`; resolves with the exit code. */
 export async function curveCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const command = parseCommand(argv, CurveCommandSchema, CURVE_FLAGS);
@@ -208,7 +117,7 @@ export async function curveCommand(argv: readonly string[], io: CommandIo): Prom
     throw new ConfigError("`--verifier` is for best-of-n points, and the grid has none");
   }
   for (const point of points) await strategyOf(point); // a bad point exits 2 before loading
-  const { problems, task } = await problemsOf(command);
+  const { problems, name: task } = await loadProblems(command);
   prepareOut(command.out);
   const backend = await createBackend(command);
   const controller = new AbortController();
