@@ -56,7 +56,7 @@ describe("pacore curve", () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /this invocation generated 0 and reused 104/);
     const strip = (text: string) => text.replace(/,[^,\n]*$/gm, "");
-    assert.equal(strip(readFileSync(join(out, "curve.csv"), "utf8")), strip(csv.join("\n") + "\n"));
+    assert.equal(strip(readFileSync(join(out, "curve.csv"), "utf8")), strip(`${csv.join("\n")}\n`));
   });
 
   it("`pacore curve --help` lists --grid, --data, --repeats and the engine flags, not --k or --strategy", async () => {
