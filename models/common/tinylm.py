@@ -415,6 +415,26 @@ def sample(model: TinyDecoder, prompts: list[list[int]], eos_ids: set[int], max_
 # ----------------------------------------------------------------------------- export
 
 
+def kv_cache_io(layers, logits_length="sequence_length"):
+    """The onnx-community decoder's cache tensor names (past, present) and the dynamic axes of
+    all its inputs and outputs; `logits_length` names the logits' second axis."""
+    past_names, present_names = [], []
+    for i in range(layers):
+        past_names += [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
+        present_names += [f"present.{i}.key", f"present.{i}.value"]
+    dynamic = {
+        "input_ids": {0: "batch_size", 1: "sequence_length"},
+        "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+        "position_ids": {0: "batch_size", 1: "sequence_length"},
+        "logits": {0: "batch_size", 1: logits_length},
+    }
+    for name in past_names:
+        dynamic[name] = {0: "batch_size", 2: "past_sequence_length"}
+    for name in present_names:
+        dynamic[name] = {0: "batch_size", 2: "total_sequence_length"}
+    return past_names, present_names, dynamic
+
+
 def export_onnx(model: TinyDecoder, path: str) -> None:
     c = model.c
     model.eval()
@@ -425,20 +445,7 @@ def export_onnx(model: TinyDecoder, path: str) -> None:
         torch.arange(past_len, past_len + seq)[None].repeat(batch, 1),
         *[torch.randn(batch, c.kv_heads, past_len, c.head_dim) for _ in range(2 * c.layers)],
     )
-    past_names, present_names = [], []
-    for i in range(c.layers):
-        past_names += [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
-        present_names += [f"present.{i}.key", f"present.{i}.value"]
-    dynamic = {
-        "input_ids": {0: "batch_size", 1: "sequence_length"},
-        "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
-        "position_ids": {0: "batch_size", 1: "sequence_length"},
-        "logits": {0: "batch_size", 1: "sequence_length"},
-    }
-    for name in past_names:
-        dynamic[name] = {0: "batch_size", 2: "past_sequence_length"}
-    for name in present_names:
-        dynamic[name] = {0: "batch_size", 2: "total_sequence_length"}
+    past_names, present_names, dynamic = kv_cache_io(c.layers)
     with torch.no_grad():
         torch.onnx.export(
             model,
