@@ -152,8 +152,8 @@ export function matchingCloser(tokens: readonly Token[], start: number): number 
   return -1;
 }
 
-/** Spacing, sizing and style commands dropped from expressions. */
-const IGNORED_COMMANDS = new Set([
+/** Sizing and style commands around brackets and expressions (`\left(`, `\Bigr]`, `\displaystyle`). */
+export const SIZING_COMMANDS: ReadonlySet<string> = new Set([
   "left",
   "right",
   "bigl",
@@ -168,6 +168,11 @@ const IGNORED_COMMANDS = new Set([
   "biggr",
   "displaystyle",
   "textstyle",
+]);
+
+/** Spacing, sizing and style commands dropped from expressions. */
+const IGNORED_COMMANDS = new Set([
+  ...SIZING_COMMANDS,
   "scriptstyle",
   "limits",
   "quad",

@@ -10,6 +10,7 @@ import {
   isOpener,
   LatexConversionError,
   matchingCloser,
+  SIZING_COMMANDS,
   type Token,
   tokenize,
   tokensToExpression,
@@ -60,21 +61,6 @@ const RELATION_COMMANDS: Readonly<Record<string, RelationOperator>> = {
   neq: "!=",
 };
 
-const SIZING = new Set([
-  "left",
-  "right",
-  "bigl",
-  "bigr",
-  "Bigl",
-  "Bigr",
-  "big",
-  "Big",
-  "bigg",
-  "Bigg",
-  "displaystyle",
-  "textstyle",
-]);
-
 function trimSpaces(tokens: readonly Token[]): Token[] {
   let start = 0;
   let end = tokens.length;
@@ -88,7 +74,7 @@ function dropSizing(tokens: readonly Token[]): Token[] {
   const result: Token[] = [];
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i];
-    if (token.type === "command" && SIZING.has(token.value)) {
+    if (token.type === "command" && SIZING_COMMANDS.has(token.value)) {
       const next = tokens[i + 1];
       if (next?.type === "char" && next.value === ".") i++;
       continue;
