@@ -1,5 +1,6 @@
 /** Progress displays on stderr, only when stderr is a terminal. */
 import cliProgress from "cli-progress";
+import type { BenchmarkProgress } from "../bench/run.js";
 import type { Run } from "../core/engine.js";
 
 const { SingleBar, Presets } = cliProgress;
@@ -37,23 +38,13 @@ export function attachProgress(run: Run, stderr: NodeJS.WriteStream): () => void
   return () => stderr.write("\r\u001b[2K");
 }
 
-/** What a benchmark's progress bar is told (the library's `BenchmarkProgress`). */
-export interface BenchmarkProgressState {
-  readonly done: number;
-  readonly total: number;
-  readonly reused: number;
-  readonly correct: number;
-  readonly completionTokens: number;
-  readonly elapsedMs: number;
-}
-
 /**
  * A progress bar for `pacore bench` (cli-progress) on stderr, only when it is a terminal: problem
  * runs done, accuracy so far, tokens generated per second and the ETA. Returns `update` (the
  * benchmark's `onProgress`) and `stop`, which clears the bar.
  */
 export function benchmarkProgressBar(stderr: NodeJS.WriteStream): {
-  update: (state: BenchmarkProgressState) => void;
+  update: (state: BenchmarkProgress) => void;
   stop: () => void;
 } {
   if (!stderr.isTTY) return { update: () => {}, stop: () => {} };
@@ -94,7 +85,7 @@ export function benchmarkProgressBar(stderr: NodeJS.WriteStream): {
 }
 
 /** The time left, from the pace of the runs this invocation made (reused ones took no time). */
-function etaText(state: BenchmarkProgressState): string {
+function etaText(state: BenchmarkProgress): string {
   const ran = state.done - state.reused;
   if (ran <= 0) return "…";
   const seconds = Math.round(((state.elapsedMs / ran) * (state.total - state.done)) / 1000);
