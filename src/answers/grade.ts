@@ -35,6 +35,16 @@ const DEFAULT_TOLERANCE = 1e-6;
 const MAX_ANSWER_LENGTH = 4000;
 
 /** Every complete `\boxed{…}` / `\fbox{…}` content, in order. */
+/** Each relation with its sides swapped: `a < b` is `b > a`. */
+const FLIPPED: Readonly<Record<RelationOperator, RelationOperator>> = {
+  "<": ">",
+  "<=": ">=",
+  ">": "<",
+  ">=": "<=",
+  "=": "=",
+  "!=": "!=",
+};
+
 function allBoxed(text: string): string[] {
   const result: string[] = [];
   const pattern = /\\(?:boxed|fbox)(?![A-Za-z])\s*/g;
@@ -290,15 +300,7 @@ function relationToIntervals(value: AnswerValue): AnswerValue | null {
     if (isVariable(left) && !isVariable(right)) bound = right;
     else if (isVariable(right) && !isVariable(left)) {
       bound = left;
-      const flipped: Record<RelationOperator, RelationOperator> = {
-        "<": ">",
-        "<=": ">=",
-        ">": "<",
-        ">=": "<=",
-        "=": "=",
-        "!=": "!=",
-      };
-      operator = flipped[operator];
+      operator = FLIPPED[operator];
     } else return null;
     switch (operator) {
       case "<":
@@ -519,20 +521,12 @@ class ValueComparer {
       const [first, second] = sign === 1 ? [a, b] : [b, a];
       return expressionOf(`(${first.expression.math})-(${second.expression.math})`);
     };
-    const flip: Record<RelationOperator, RelationOperator> = {
-      "<": ">",
-      "<=": ">=",
-      ">": "<",
-      ">=": "<=",
-      "=": "=",
-      "!=": "!=",
-    };
     const truthDifference = difference(truth, 1);
     if (truthDifference === null) return false;
     const [truthOperator] = truth.operators;
     const [answerOperator] = answer.operators;
     for (const sign of [1, -1] as const) {
-      const operator = sign === 1 ? answerOperator : flip[answerOperator];
+      const operator = sign === 1 ? answerOperator : FLIPPED[answerOperator];
       if (operator !== truthOperator) continue;
       const answerDifference = difference(answer, sign);
       if (answerDifference !== null && this.equal(truthDifference, answerDifference)) return true;

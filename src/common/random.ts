@@ -11,6 +11,12 @@ export function hashSeed(...parts: readonly (string | number)[]): number {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
+  return fmix32(hash);
+}
+
+/** murmur3's 32-bit finalizer: every input bit reaches every output bit. */
+export function fmix32(value: number): number {
+  let hash = value;
   hash ^= hash >>> 16;
   hash = Math.imul(hash, 0x85ebca6b);
   hash ^= hash >>> 13;

@@ -11,6 +11,7 @@ import { runCli } from "../helpers/cli.js";
 import {
   type FakeOpenAIServer,
   type FakeOpenAIServerOptions,
+  openaiFlags,
   startFakeOpenAIServer,
 } from "../helpers/fake-openai-server.js";
 
@@ -30,12 +31,7 @@ async function pacoreRun(server: FakeOpenAIServer, flags: readonly string[]) {
   const started = performance.now();
   const result = await runCli([
     "run",
-    "--backend",
-    "openai",
-    "--base-url",
-    server.baseUrl,
-    "--model",
-    server.model,
+    ...openaiFlags(server),
     "--strategy",
     "single",
     ...flags,

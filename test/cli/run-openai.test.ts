@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { paperTemplate } from "../../strategies/synthesis-template.js";
 import { runCli } from "../helpers/cli.js";
-import { type FakeOpenAIServer, startFakeOpenAIServer } from "../helpers/fake-openai-server.js";
+import {
+  type FakeOpenAIServer,
+  openaiFlags,
+  startFakeOpenAIServer,
+} from "../helpers/fake-openai-server.js";
 
 const problem = "What is 2+2?";
 
@@ -20,12 +24,7 @@ describe("pacore run --backend openai", () => {
   it("--template paper sends the paper's synthesis prompt byte for byte", async () => {
     const { code, stdout, stderr } = await runCli([
       "run",
-      "--backend",
-      "openai",
-      "--base-url",
-      server.baseUrl,
-      "--model",
-      server.model,
+      ...openaiFlags(server),
       "--k",
       "8,4",
       "--template",
@@ -66,12 +65,7 @@ describe("pacore run --backend openai", () => {
     const { code, stdout, stderr } = await runCli(
       [
         "run",
-        "--backend",
-        "openai",
-        "--base-url",
-        server.baseUrl,
-        "--model",
-        server.model,
+        ...openaiFlags(server),
         "--strategy",
         "single",
         "--api-key-env",
@@ -92,12 +86,7 @@ describe("pacore run --backend openai", () => {
     const { code, stderr } = await runCli(
       [
         "run",
-        "--backend",
-        "openai",
-        "--base-url",
-        server.baseUrl,
-        "--model",
-        server.model,
+        ...openaiFlags(server),
         "--strategy",
         "single",
         "--api-key-env",

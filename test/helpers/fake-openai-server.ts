@@ -667,3 +667,11 @@ export async function startFakeOpenAIServer(
       }),
   };
 }
+
+/** The flags that point `pacore` at a fake server: `--backend openai --base-url … --model …`. */
+export function openaiFlags(server: {
+  readonly baseUrl: string;
+  readonly model: string;
+}): string[] {
+  return ["--backend", "openai", "--base-url", server.baseUrl, "--model", server.model];
+}

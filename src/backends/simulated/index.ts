@@ -17,7 +17,7 @@ import {
 } from "../../answers/rational.js";
 import { AbortError, BackendError, ConfigError, ContextLengthError } from "../../common/errors.js";
 import { estimateTextTokens, estimateTokens } from "../../common/estimate-tokens.js";
-import { createRandom, hashSeed } from "../../common/random.js";
+import { createRandom, fmix32, hashSeed } from "../../common/random.js";
 import { sleep } from "../../common/sleep.js";
 import { splitReasoning } from "../../common/think.js";
 import { formatZodError } from "../../common/validate.js";
@@ -122,13 +122,7 @@ interface Analysis {
 
 /** A murmur3-style mix of two 32-bit values. */
 function mix(a: number, b: number): number {
-  let hash = (a ^ Math.imul(b, 0x9e3779b1)) >>> 0;
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return hash >>> 0;
+  return fmix32((a ^ Math.imul(b, 0x9e3779b1)) >>> 0);
 }
 
 function normal(random: () => number): number {
