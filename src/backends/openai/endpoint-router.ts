@@ -71,7 +71,9 @@ interface Waiter {
  * Hands out endpoint slots. Choice: among available endpoints (not ejected, not cooling down
  * after a `Retry-After`) below their cap, the one with the fewest requests in flight, counting
  * one more where the last request failed, so that the next attempt of a failed call goes to a
- * replica that did not just fail; ties rotate. When no endpoint is available, the one that becomes
+ * replica that did not just fail; ties rotate. Such an endpoint, if it has peers, takes one
+ * request at a time until one succeeds, so it fails at most `ejectAfterFailures` requests before
+ * it is ejected. When no endpoint is available, the one that becomes
  * available first is used at once: how long to wait before another attempt is the engine's
  * decision, and a run never stalls on health alone. When every candidate is at its cap, the
  * request waits, in order of arrival, for a release or for a cool-down or ejection to end.
@@ -186,15 +188,24 @@ export class EndpointRouter {
     const now = this.#now();
     const count = this.#states.length;
     const availableAt = (state: EndpointState) => Math.max(state.ejectedUntil, state.coolUntil);
+    // An endpoint whose last request failed takes one request at a time (a probe) while it
+    // has peers: otherwise every call that picked it before its failures came back would
+    // fail too, past the ejection threshold. Alone, it keeps its full cap: there is nowhere
+    // else to go, and the engine's backoff already spaces the attempts.
+    const probing = (state: EndpointState) =>
+      count > 1 && state.consecutiveFailures > 0 && state.inFlight > 0;
     const anyAvailable = this.#states.some((state) => availableAt(state) <= now);
+    // A probe out on an endpoint that is not ejected will answer: wait for it rather than
+    // fall back on an ejected endpoint.
+    const probeOut = this.#states.some((state) => probing(state) && state.ejectedUntil <= now);
     let best: number | undefined;
     let bestRank = Number.POSITIVE_INFINITY;
     for (let step = 0; step < count; step++) {
       const index = (this.#cursor + step) % count;
       const state = this.#states[index];
-      if (state.inFlight >= this.#options.maxConcurrencyPerEndpoint) continue;
+      if (state.inFlight >= this.#options.maxConcurrencyPerEndpoint || probing(state)) continue;
       const waitMs = availableAt(state) - now;
-      if (anyAvailable && waitMs > 0) continue;
+      if ((anyAvailable || probeOut) && waitMs > 0) continue;
       // Load, plus one when the last request failed; when no endpoint is available, the one
       // available soonest comes first.
       const failedLast = state.consecutiveFailures > 0 ? 1 : 0;

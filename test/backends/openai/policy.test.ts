@@ -117,6 +117,45 @@ describe("endpoint router", () => {
     assert.notEqual(next.endpoint, failedLast);
   });
 
+  it("gives an endpoint that just failed one request at a time, so it fails no more than the ejection threshold", async () => {
+    const subject = router(2, 10);
+    // Both take a request; endpoint 0's fails.
+    const pair = [await subject.acquire(), await subject.acquire()];
+    const failed = pair.find((lease) => lease.endpoint === 0);
+    assert.ok(failed);
+    subject.release(failed, "failure");
+    // Endpoint 0 takes one probe, however many requests arrive while it is out.
+    const leases = await Promise.all(Array.from({ length: 6 }, () => subject.acquire()));
+    assert.equal(leases.filter((lease) => lease.endpoint === 0).length, 1);
+    const probe = leases.find((lease) => lease.endpoint === 0);
+    assert.ok(probe);
+    subject.release(probe, "failure");
+    assert.equal(subject.stats()[0].ejected, true);
+    assert.equal(subject.stats()[0].requests, 2);
+    // While endpoint 1's own probe is out, a request waits for it rather than go to the ejected 0.
+    const other = leases.filter((lease) => lease.endpoint === 1);
+    // Endpoint 1's requests succeed but the last, which fails: it is not ejected, it is probing.
+    for (const [i, lease] of other.entries()) {
+      subject.release(lease, i === other.length - 1 ? "failure" : "success");
+    }
+    const stillOut = pair.find((lease) => lease.endpoint === 1);
+    assert.ok(stillOut);
+    const waiting = subject.acquire();
+    let settled = false;
+    void waiting.then(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(settled, false);
+    subject.release(stillOut, "success");
+    assert.equal((await waiting).endpoint, 1);
+    // Alone, an endpoint keeps its full cap after a failure.
+    const alone = router(1, 4);
+    alone.release(await alone.acquire(), "failure");
+    const all = await Promise.all(Array.from({ length: 4 }, () => alone.acquire()));
+    assert.equal(all.length, 4);
+  });
+
   it("still routes when every endpoint is ejected, probing the one whose ejection ends first", async () => {
     let clock = 0;
     const subject = router(2, 10, () => clock);
