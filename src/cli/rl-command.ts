@@ -301,6 +301,7 @@ export async function rlBuildCommand(argv: readonly string[], io: CommandIo): Pr
       band,
       inBand,
       records: result.records.length,
+      trimmedSets: result.trimmedSets,
       generated: result.generated,
       resumed: result.resumed,
       meanMessageAccuracy:
@@ -314,7 +315,7 @@ export async function rlBuildCommand(argv: readonly string[], io: CommandIo): Pr
     if (command.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
     else {
       io.stdout.write(
-        `${summary.problems} problems × ${command.samples} samples on ${summary.backend}: ${inBand} in the band (${band[0].toFixed(3)}, ${band[1].toFixed(3)}), ${summary.records} records · mean message accuracy ${summary.meanMessageAccuracy.toFixed(3)} · ${(summary.elapsedMs / 1000).toFixed(1)} s (${result.generated} generated, ${result.resumed} from cache)\n` +
+        `${summary.problems} problems × ${command.samples} samples on ${summary.backend}: ${inBand} in the band (${band[0].toFixed(3)}, ${band[1].toFixed(3)}), ${summary.records} records (${result.trimmedSets} cut to fit the window) · mean message accuracy ${summary.meanMessageAccuracy.toFixed(3)} · ${(summary.elapsedMs / 1000).toFixed(1)} s (${result.generated} generated, ${result.resumed} from cache)\n` +
           Object.values(FORMAT_FILES)
             .map((name) => `  ${join(command.out, name)}\n`)
             .join(""),
