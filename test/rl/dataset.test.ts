@@ -18,20 +18,22 @@ const backend = (contextWindow: number) =>
     { model: "long-messages", contextWindow, defaultMaxTokens: 256 },
   );
 
-const problems = [{ id: "p1", problem: "What is 6*7?", groundTruth: "42" }];
+// One problem, 16 samples, one set of all 16, in a fresh cache.
+const build = (window: number) =>
+  buildSynthesisDataset({
+    backend: backend(window),
+    problems: [{ id: "p1", problem: "What is 6*7?", groundTruth: "42" }],
+    cacheDir: mkdtempSync(join(tmpdir(), "pacore-dataset-")),
+    samples: 16,
+    setSize: [16, 16],
+    band: [0, 1],
+    options: { seed: 3 },
+  });
 
 describe("buildSynthesisDataset", () => {
   it("cuts a message set to the window as a synthesis round would, leaving room for the output", async () => {
     const window = 2048;
-    const result = await buildSynthesisDataset({
-      backend: backend(window),
-      problems,
-      cacheDir: mkdtempSync(join(tmpdir(), "pacore-dataset-")),
-      samples: 16,
-      setSize: [16, 16],
-      band: [0, 1],
-      options: { seed: 3 },
-    });
+    const result = await build(window);
     assert.equal(result.records.length, 1);
     assert.equal(result.trimmedSets, 1);
     const [record] = result.records;
@@ -46,15 +48,7 @@ describe("buildSynthesisDataset", () => {
   });
 
   it("leaves a set whole where it fits", async () => {
-    const result = await buildSynthesisDataset({
-      backend: backend(1_000_000),
-      problems,
-      cacheDir: mkdtempSync(join(tmpdir(), "pacore-dataset-")),
-      samples: 16,
-      setSize: [16, 16],
-      band: [0, 1],
-      options: { seed: 3 },
-    });
+    const result = await build(1_000_000);
     assert.equal(result.trimmedSets, 0);
     assert.ok(result.records[0].responses.every((response) => response.startsWith("step 0")));
   });
