@@ -24,6 +24,7 @@ const RUN_OPTION_FLAGS = [
   "retries",
   "quorum",
   "trim",
+  "minMessageTokens",
 ] as const;
 type RunOptionFlag = (typeof RUN_OPTION_FLAGS)[number];
 type RunOptionShape = typeof RunOptionsSchema.shape;
@@ -144,6 +145,11 @@ export const ENGINE_FLAGS: FlagTable<keyof EngineFlags> = {
     value: "POLICY",
     description:
       "How messages that overflow a synthesis round's budget are trimmed: keep-tail | keep-head-tail | drop-longest",
+  },
+  minMessageTokens: {
+    ...number,
+    description:
+      "Smallest share a message may be cut to; a plan that cannot give every message this much fails before any call (default 32)",
   },
   logprobs: { type: "boolean", description: "Ask for sampled-token log-probs" },
 };

@@ -104,7 +104,10 @@ export function budgetError(
     largestOutput > 0
       ? `lower --max-tokens to at most ${format(largestOutput)}, raise --context if the model allows ${format(needed)}`
       : `raise --context to at least ${format(needed)} if the model allows it`;
-  const fewer = round === 1 ? "" : ", or run fewer trajectories per round (--k)";
+  const fewer =
+    round === 1
+      ? ""
+      : ", or run fewer trajectories per round (--k), or let messages be cut shorter (--min-message-tokens)";
   return new BudgetError(
     `Round ${round} of plan [${strategy.plan.join(", ")}] cannot fit its context window of ${format(window)} tokens: ${format(maxOutput)} are reserved for output, ${what} (${format(needed)} in all). Fix: ${fix}${fewer}.`,
   );

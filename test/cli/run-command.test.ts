@@ -179,6 +179,17 @@ describe("pacore run: simulated backend", () => {
     }
   });
 
+  it("--min-message-tokens lets a plan fit that the default share refuses", async () => {
+    const args = ["run", "--backend", "simulated", "--context", "2048", "--k", "64"];
+    const plan = [...args, "--max-tokens", "256", "What is 2+2?"];
+    const refused = await runCli(plan);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /64 messages need at least 32 tokens each.*--min-message-tokens/);
+    const fits = await runCli([...plan, "--min-message-tokens", "8", "--json"]);
+    assert.equal(fits.code, 0, fits.stderr);
+    assert.equal(JSON.parse(fits.stdout).answer, "4");
+  });
+
   it("runs every strategy from its flags", async () => {
     const dir = await mkdtemp(join(tmpdir(), "pacore-cli-"));
     const verifier = join(dir, "verifier.mjs");
