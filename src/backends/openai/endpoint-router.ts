@@ -152,6 +152,12 @@ export class EndpointRouter {
     this.#drain();
   }
 
+  /** Whether some endpoint is neither ejected nor cooling down after a Retry-After. */
+  anyAvailable(): boolean {
+    const now = this.#now();
+    return this.#states.some((state) => Math.max(state.ejectedUntil, state.coolUntil) <= now);
+  }
+
   /** Counters per endpoint, in endpoint order. */
   stats(): EndpointStats[] {
     const now = this.#now();
@@ -194,7 +200,7 @@ export class EndpointRouter {
     // else to go, and the engine's backoff already spaces the attempts.
     const probing = (state: EndpointState) =>
       count > 1 && state.consecutiveFailures > 0 && state.inFlight > 0;
-    const anyAvailable = this.#states.some((state) => availableAt(state) <= now);
+    const anyAvailable = this.anyAvailable();
     // A probe out on an endpoint that is not ejected will answer: wait for it rather than
     // fall back on an ejected endpoint.
     const probeOut = this.#states.some((state) => probing(state) && state.ejectedUntil <= now);

@@ -45,6 +45,18 @@ export class AttemptError extends BackendError {
     this.endpoint = options.endpoint;
     this.outcome = options.outcome;
   }
+
+  /** The same failure without its Retry-After (the wait it asks for is the endpoint's only). */
+  withoutRetryAfter(): AttemptError {
+    return new AttemptError(this.message, {
+      code: this.code as BackendErrorCode,
+      endpoint: this.endpoint,
+      outcome: this.outcome,
+      retryable: this.retryable,
+      status: this.status,
+      cause: this.cause,
+    });
+  }
 }
 
 /**

@@ -81,7 +81,9 @@ interface Endpoint {
  *   `PACORE_ERR_MALFORMED_RESPONSE`), `retryable` for the engine's one retry loop; a prompt that
  *   does not fit is a `ContextLengthError`. The next attempt goes to the least-loaded healthy
  *   endpoint: one that just failed is ranked behind the others, and ejected after
- *   `ejectAfterFailures` failures in a row.
+ *   `ejectAfterFailures` failures in a row. A server's Retry-After cools its own endpoint; the
+ *   error carries it (`retryAfterMs`, for the engine to wait) only when no other endpoint could
+ *   take the next attempt now.
  * - Streams by default. The timeout (`request.timeoutMs`, else `timeoutMs`, 300 s) is silence:
  *   the most time without a byte from the server, so a long generation that keeps streaming is
  *   never cut. With `stream: false` it bounds the whole call.
@@ -204,6 +206,11 @@ export function openaiBackend(input: OpenAIBackendOptionsInput): OpenAIBackend {
     } catch (error) {
       if (error instanceof AttemptError) {
         router.release(lease, error.outcome, error.retryAfterMs);
+        // A Retry-After speaks for its endpoint, which the router now keeps cool. Where another
+        // endpoint can take the next attempt at once, the engine need not wait it out.
+        if (error.retryAfterMs !== undefined && router.anyAvailable()) {
+          throw error.withoutRetryAfter();
+        }
       } else {
         // Aborted, or a prompt that does not fit: the endpoint did nothing wrong.
         router.release(lease, error instanceof AbortError ? "neutral" : "success");

@@ -169,4 +169,39 @@ describe("pacore runs through the OpenAI backend", () => {
     assert.match(estimated[0], /backend openai: the server has no .*\/tokenize.*--context/);
     assert.doesNotMatch(estimated[0], /--tokenizer\b/, "no such flag");
   });
+  it("a Retry-After holds its own replica, not the run: the retry goes to another at once", async () => {
+    // The first replica answers its first request with 429 and Retry-After: 30.
+    const limited = await startFakeOpenAIServer({
+      flavour: "vllm",
+      faults: [{ kind: "status", status: 429, retryAfter: "30" }],
+    });
+    const healthy = await startFakeOpenAIServer({ flavour: "vllm" });
+    servers.push(limited, healthy);
+    const run1 = async (baseUrls: string[]) => {
+      const backend = openaiBackend({ baseUrls, model: "fake-model" });
+      closers.push(() => backend.close());
+      const started = performance.now();
+      // A backoff ceiling of 60 s would honour the 30 s if the engine were told to wait it.
+      const result = await run({
+        backend,
+        strategy: pacore({ k: [1] }),
+        problem: PROBLEM,
+        options: { seed: 1, maxTokens: 64, backoff: { initialMs: 10, maxMs: 60_000, factor: 2 } },
+      });
+      return { result, elapsedMs: performance.now() - started };
+    };
+    const { result, elapsedMs } = await run1([limited.baseUrl, healthy.baseUrl]);
+    assert.equal(result.answer, "4");
+    assert.equal(limited.chatRequests().length, 1, "the limited replica is asked once");
+    assert.ok(elapsedMs < 5_000, `the run waited ${Math.round(elapsedMs)} ms`);
+    // Alone, the replica's Retry-After reaches the engine, which waits it (capped by maxMs).
+    const lonely = await startFakeOpenAIServer({
+      flavour: "vllm",
+      faults: [{ kind: "status", status: 429, retryAfter: "1" }],
+    });
+    servers.push(lonely);
+    const single = await run1([lonely.baseUrl]);
+    assert.equal(single.result.answer, "4");
+    assert.ok(single.elapsedMs >= 950, `alone, it waited only ${Math.round(single.elapsedMs)} ms`);
+  });
 });
