@@ -32,7 +32,7 @@ import type { Selection, Strategy } from "../spec/strategy.js";
 import { budgetError, type FitResult, fitMessages, measurePlan } from "./budget.js";
 import {
   DEFAULT_CONTEXT_WINDOW,
-  DEFAULT_MAX_TOKENS,
+  defaultOutputCap,
   MIN_DEFAULT_MAX_TOKENS,
   parseRunOptions,
   type RunOptions,
@@ -291,14 +291,8 @@ class RunExecution {
       // No budget given: each round gets as much as fits its own prompt, up to the defaults.
       // Round 1 holds no references, so the room later rounds keep for their messages does not
       // cut its trajectories short.
-      this.#maxTokens = needs.map((round) =>
-        Math.min(
-          DEFAULT_MAX_TOKENS,
-          Math.floor(window / 2),
-          backend.defaultMaxTokens ?? Number.POSITIVE_INFINITY,
-          round.largestOutput,
-        ),
-      );
+      const cap = defaultOutputCap(window, backend.defaultMaxTokens);
+      this.#maxTokens = needs.map((round) => Math.min(cap, round.largestOutput));
       if (Math.min(...this.#maxTokens) < MIN_DEFAULT_MAX_TOKENS) {
         throw budgetError(planInput, tightest, MIN_DEFAULT_MAX_TOKENS);
       }

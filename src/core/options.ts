@@ -17,6 +17,18 @@ export const DEFAULT_MAX_TOKENS = 8_192;
 /** A default output budget below this is refused: the plan needs a larger window or fewer K. */
 export const MIN_DEFAULT_MAX_TOKENS = 64;
 
+/**
+ * The most a round may generate when no `maxTokens` is given, before its prompt is counted:
+ * `DEFAULT_MAX_TOKENS`, half the window, and the backend's own default, whichever is least.
+ */
+export function defaultOutputCap(window: number, backendDefault: number | undefined): number {
+  return Math.min(
+    DEFAULT_MAX_TOKENS,
+    Math.floor(window / 2),
+    backendDefault ?? Number.POSITIVE_INFINITY,
+  );
+}
+
 export const TrimPolicySchema = z.enum(["keep-tail", "keep-head-tail", "drop-longest"]);
 /**
  * How the budget planner cuts messages that do not fit:

@@ -22,7 +22,7 @@ import { ConfigError } from "../common/errors.js";
 import { createRandom, hashSeed, shuffle } from "../common/random.js";
 import { fitMessages } from "../core/budget.js";
 import { normalizeProblem, run } from "../core/engine.js";
-import { DEFAULT_MAX_TOKENS, parseRunOptions, type RunOptionsInput } from "../core/options.js";
+import { defaultOutputCap, parseRunOptions, type RunOptionsInput } from "../core/options.js";
 import { tokenCounterFor } from "../core/tokens.js";
 import type { ChatMessage, ModelBackend } from "../spec/backend.js";
 import type { SynthesisRecord } from "./formats.js";
@@ -126,13 +126,7 @@ async function synthesisFitter(
       trimmed: false,
     });
   }
-  const maxOutput =
-    parsed.maxTokens ??
-    Math.min(
-      DEFAULT_MAX_TOKENS,
-      Math.floor(window / 2),
-      backend.defaultMaxTokens ?? Number.POSITIVE_INFINITY,
-    );
+  const maxOutput = parsed.maxTokens ?? defaultOutputCap(window, backend.defaultMaxTokens);
   const { count } = tokenCounterFor(backend);
   return async (conversation, messages) => {
     const fitted = await fitMessages({
